@@ -1,0 +1,459 @@
+"""The ask/tell optimizer: a study in a storage, a surrogate and an acquisition."""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import os
+import socket
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bayesopt import proposal as _proposal
+from bayesopt.space import Parameter, Space
+from bayesopt.storage import SQLStorage, StaleSnapshotError
+from bayesopt.trial import Trial, TrialState
+
+__all__ = ["Optimizer"]
+
+logger = logging.getLogger(__name__)
+
+DIRECTIONS = ("minimize", "maximize")
+#: How often a proposal is recomputed when other workers keep creating trials.
+MAX_PROPOSAL_RETRIES = 50
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _check_value(value: Any) -> float:
+    """A told value as a float (may be non-finite); TypeError if not a real number."""
+    if hasattr(value, "item") and hasattr(value, "numel") and value.numel() == 1:
+        value = value.item()  # a one-element tensor
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"value: expected a real number, got {value!r} of type {type(value).__name__}."
+        )
+    return float(value)
+
+
+class Optimizer:
+    """Bayesian optimization with ask/tell, backed by a durable study.
+
+    Args:
+        space: ``{name: Float | Int | Categorical}``; ignored-by-equality when a
+            stored study is resumed (a different space is an error).
+        surrogate: A registry name (``surrogates.available_surrogates()``) or a
+            ``surrogates.Surrogate`` instance.
+        acquisition: A registry name (``acquisitions.available_acquisitions()``)
+            or an ``acquisitions.Acquisition`` instance.
+        direction: ``"minimize"`` or ``"maximize"``.
+        seed: Study seed; ``None`` draws one and stores it with the study.
+        storage: ``None`` (in memory), ``"sqlite:///study.db"`` or a PostgreSQL URL.
+        study: Study name inside the storage; an existing one is resumed.
+        n_initial: Sobol points before the model (default ``max(5, d + 3)``, at most 20).
+        heartbeat_interval: Seconds between heartbeats of this process's running
+            trials (database storages only; ``None`` disables).
+        grace_period: A RUNNING trial whose heartbeat is older than this is
+            marked FAILED (reason ``stale``) by the next ask of any worker.
+        surrogate_options: Constructor options when ``surrogate`` is a name.
+        acquisition_options: Constructor options when ``acquisition`` is a name.
+        optimizer_settings: ``acquisitions.optimize.OptimizerSettings`` (restarts, raw samples).
+    """
+
+    def __init__(
+        self,
+        space: Mapping[str, Parameter] | Space,
+        *,
+        surrogate: Any = "gp",
+        acquisition: Any = "qlognei",
+        direction: str = "minimize",
+        seed: int | None = None,
+        storage: str | SQLStorage | None = None,
+        study: str = "default",
+        n_initial: int | None = None,
+        heartbeat_interval: float | None = 30.0,
+        grace_period: float | None = 300.0,
+        surrogate_options: Mapping[str, Any] | None = None,
+        acquisition_options: Mapping[str, Any] | None = None,
+        optimizer_settings: Any = None,
+    ) -> None:
+        from acquisitions.base import get_acquisition
+        from surrogates.base import get_surrogate
+
+        space = Space(space)
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction: expected 'minimize' or 'maximize', got {direction!r}.")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+            raise TypeError(f"seed: expected an integer or None, got {seed!r}.")
+        if n_initial is not None and (
+            isinstance(n_initial, bool)
+            or not isinstance(n_initial, numbers.Integral)
+            or n_initial < 0
+        ):
+            raise ValueError(
+                f"n_initial: expected a non-negative integer or None, got {n_initial!r}."
+            )
+        if not isinstance(study, str) or not study:
+            raise ValueError(f"study: expected a non-empty name, got {study!r}.")
+        for label, v in (
+            ("heartbeat_interval", heartbeat_interval),
+            ("grace_period", grace_period),
+        ):
+            if v is not None and not (isinstance(v, numbers.Real) and v > 0):
+                raise ValueError(
+                    f"{label}: expected a positive number of seconds or None, got {v!r}."
+                )
+        self.surrogate = get_surrogate(surrogate, **dict(surrogate_options or {}))
+        self.acquisition = get_acquisition(acquisition, **dict(acquisition_options or {}))
+        self.optimizer_settings = optimizer_settings
+        self.storage = storage if isinstance(storage, SQLStorage) else SQLStorage(storage)
+        if seed is None:
+            import secrets
+
+            seed = secrets.randbelow(2**31)
+        record, created = self.storage.get_or_create_study(
+            study,
+            direction=direction,
+            space=space.to_json(),
+            seed=int(seed),
+            n_initial=_proposal.default_n_initial(space) if n_initial is None else int(n_initial),
+            attrs={"surrogate": self.surrogate.name, "acquisition": self.acquisition.name},
+        )
+        stored = Space.from_json(record.space)
+        if not created:
+            diffs = stored.diff(space)
+            if record.direction != direction:
+                diffs.append(f"direction: stored {record.direction!r} vs given {direction!r}")
+            if diffs:
+                raise ValueError(
+                    f"study {study!r} already exists in {self.storage.url or 'memory'} with a "
+                    f"different setup: "
+                    + "; ".join(diffs)
+                    + ". Use another study name, or Optimizer.load() to reopen it."
+                )
+            if n_initial is not None and n_initial != record.n_initial:
+                warnings.warn(
+                    f"study {study!r}: keeping the stored n_initial={record.n_initial}, "
+                    f"not {n_initial}.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        self.space = stored
+        self.direction = record.direction
+        self.study_name = record.name
+        self.seed = record.seed
+        self.n_initial = record.n_initial
+        self._study_id = record.id
+        self._worker = _worker_name()
+        self._grace_period = grace_period if self.storage.url else None
+        self._heartbeat_interval = heartbeat_interval if self.storage.url else None
+        self._own_running: set[int] = set()
+        self._lock = threading.Lock()
+        self._heartbeat_thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # --- reopening ----------------------------------------------------------------
+    @classmethod
+    def load(cls, storage: str, study: str = "default", **kwargs: Any) -> Optimizer:
+        """Reopen a stored study without re-declaring its space.
+
+        Args:
+            storage: The database URL the study lives in.
+            study: The study name.
+            **kwargs: Other ``Optimizer`` options (surrogate, acquisition, ...);
+                by default the surrogate and acquisition the study was created with.
+
+        Raises:
+            ValueError: no study of that name in ``storage``.
+        """
+        store = storage if isinstance(storage, SQLStorage) else SQLStorage(storage)
+        record = store.load_study(study)
+        if record is None:
+            raise ValueError(
+                f"study: no study named {study!r} in {storage!r}; stored studies are "
+                f"{store.study_names()}."
+            )
+        kwargs.setdefault("surrogate", record.attrs.get("surrogate", "gp"))
+        kwargs.setdefault("acquisition", record.attrs.get("acquisition", "qlognei"))
+        return cls(
+            Space.from_json(record.space),
+            direction=record.direction,
+            seed=record.seed,
+            storage=store,
+            study=study,
+            **kwargs,
+        )
+
+    # --- reading --------------------------------------------------------------------
+    @property
+    def trials(self) -> list[Trial]:
+        """Every trial of the study, ordered by id."""
+        return self.storage.trials(self._study_id)
+
+    @property
+    def best_trial(self) -> Trial | None:
+        """The best COMPLETE trial by observed value (None before any)."""
+        done = [t for t in self.trials if t.state is TrialState.COMPLETE]
+        if not done:
+            return None
+        sign = -1.0 if self.direction == "minimize" else 1.0
+        return max(done, key=lambda t: (sign * t.value, -t.id))
+
+    def _trial_id(self, trial: Trial | int) -> int:
+        if isinstance(trial, Trial):
+            return trial.id
+        if isinstance(trial, bool) or not isinstance(trial, numbers.Integral):
+            raise TypeError(f"trial: expected a Trial or a trial id, got {trial!r}.")
+        return int(trial)
+
+    # --- asking -----------------------------------------------------------------------
+    def ask(self) -> Trial:
+        """Propose the next point; returns a RUNNING trial (committed before return)."""
+        return self._ask(1)[0]
+
+    def ask_batch(self, n: int) -> list[Trial]:
+        """Propose ``n`` points jointly, distinct and aware of every pending trial.
+
+        Raises:
+            ValueError: ``n`` is not a positive integer.
+        """
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"ask_batch: n must be a positive integer, got {n!r}.")
+        return self._ask(int(n))
+
+    def _ask(self, q: int) -> list[Trial]:
+        if self._grace_period is not None:
+            stale = self.storage.fail_stale(self._study_id, self._grace_period)
+            if stale:
+                logger.info("marked stale trials %s as FAILED", stale)
+        for _ in range(MAX_PROPOSAL_RETRIES):
+            snap = self.storage.snapshot(self._study_id)
+            queued = snap.queue[:q]
+            records = [(p, TrialState.RUNNING, None, {"source": "enqueued"}) for _, p in queued]
+            if len(queued) < q:
+                prop = _proposal.propose(
+                    self.space,
+                    snap.trials,
+                    first_id=snap.next_trial_id + len(queued),
+                    q=q - len(queued),
+                    study_seed=self.seed,
+                    n_initial=self.n_initial,
+                    direction=self.direction,
+                    surrogate=self.surrogate,
+                    acquisition=self.acquisition,
+                    optimizer_settings=self.optimizer_settings,
+                )
+                records += [
+                    (p, TrialState.RUNNING, None, a)
+                    for p, a in zip(prop.params, prop.attrs, strict=True)
+                ]
+            records = [(p, s, v, {**a, "worker": self._worker}) for p, s, v, a in records]
+            try:
+                trials = self.storage.create_trials(
+                    self._study_id,
+                    records,
+                    expected_next_id=snap.next_trial_id,
+                    queue_ids=[qid for qid, _ in queued],
+                )
+            except StaleSnapshotError as exc:
+                logger.debug("recomputing the proposal: %s", exc)
+                continue
+            self._track(trials)
+            return trials
+        raise RuntimeError(
+            f"ask: the study changed under {MAX_PROPOSAL_RETRIES} consecutive proposals; "
+            "too many workers for one study?"
+        )
+
+    # --- heartbeats -------------------------------------------------------------------
+    def _track(self, trials: Sequence[Trial]) -> None:
+        if self._heartbeat_interval is None:
+            return
+        with self._lock:
+            self._own_running.update(t.id for t in trials)
+        if self._heartbeat_thread is None or not self._heartbeat_thread.is_alive():
+            self._heartbeat_thread = threading.Thread(
+                target=self._heartbeat_loop, name="bayesopt-heartbeat", daemon=True
+            )
+            self._heartbeat_thread.start()
+
+    def _untrack(self, trial_id: int) -> None:
+        with self._lock:
+            self._own_running.discard(trial_id)
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stop.wait(self._heartbeat_interval):
+            with self._lock:
+                ids = sorted(self._own_running)
+            if not ids:
+                continue
+            try:
+                self.storage.heartbeat(self._study_id, ids)
+            except Exception:  # noqa: BLE001 -- a heartbeat must never kill the worker
+                logger.warning("heartbeat failed", exc_info=True)
+
+    def close(self) -> None:
+        """Stop the heartbeat thread and release the database connections."""
+        self._stop.set()
+        if self._heartbeat_thread is not None:
+            self._heartbeat_thread.join(timeout=5)
+        self.storage.dispose()
+
+    # --- telling ----------------------------------------------------------------------
+    def tell(self, trial: Trial | int, value: Any) -> Trial:
+        """Record the objective value of a trial; returns the updated trial.
+
+        A non-finite value records the trial as FAILED with a warning. A late
+        tell on a trial failed as stale is accepted (nothing measured is lost).
+
+        Raises:
+            TypeError: ``value`` is not a real number, or ``trial`` is not a trial/id.
+            ValueError: unknown trial id, or the trial is already finished.
+        """
+        tid = self._trial_id(trial)
+        v = _check_value(value)
+        if not math.isfinite(v):
+            warnings.warn(
+                f"tell: trial {tid} got the non-finite value {v!r}; recorded as FAILED.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return self._finish(
+                tid,
+                TrialState.FAILED,
+                None,
+                {"fail_reason": f"non-finite value {v!r}"},
+                allow_stale=True,
+            )
+        return self._finish(tid, TrialState.COMPLETE, v, {}, allow_stale=True)
+
+    def fail(self, trial: Trial | int, reason: str = "") -> Trial:
+        """Record that the evaluation of a RUNNING trial failed.
+
+        Raises:
+            ValueError: unknown trial id, or the trial is already finished.
+        """
+        tid = self._trial_id(trial)
+        return self._finish(
+            tid, TrialState.FAILED, None, {"fail_reason": str(reason)}, allow_stale=False
+        )
+
+    def _finish(
+        self,
+        tid: int,
+        state: TrialState,
+        value: float | None,
+        attrs: dict[str, Any],
+        allow_stale: bool,
+    ) -> Trial:
+        def check(current: Trial | None) -> None:
+            if current is None:
+                raise ValueError(f"trial: no trial with id {tid} in study {self.study_name!r}.")
+            stale = (
+                current.state is TrialState.FAILED and current.attrs.get("fail_reason") == "stale"
+            )
+            if current.state is not TrialState.RUNNING and not (allow_stale and stale):
+                raise ValueError(
+                    f"trial {tid} is already {current.state.value}"
+                    + (f" with value {current.value!r}" if current.value is not None else "")
+                    + "; a trial can be finished only once."
+                )
+
+        out = self.storage.finish_trial(self._study_id, tid, state, value, attrs, check)
+        self._untrack(tid)
+        return out
+
+    def add(self, params: Mapping[str, Any], value: Any) -> Trial:
+        """Record an evaluation made elsewhere (a COMPLETE trial, or FAILED if non-finite).
+
+        Raises:
+            ValueError / TypeError: params outside the space, or a non-numeric value.
+        """
+        clean = self.space.validate(params)
+        v = _check_value(value)
+        attrs: dict[str, Any] = {"source": "added", "worker": self._worker}
+        if math.isfinite(v):
+            state, stored = TrialState.COMPLETE, v
+        else:
+            warnings.warn(
+                f"add: non-finite value {v!r}; recorded as FAILED.", RuntimeWarning, stacklevel=2
+            )
+            state, stored = TrialState.FAILED, None
+            attrs["fail_reason"] = f"non-finite value {v!r}"
+        return self.storage.create_trials(self._study_id, [(clean, state, stored, attrs)])[0]
+
+    def enqueue(self, params: Mapping[str, Any]) -> None:
+        """Queue a point: the next ask (of any worker on this study) returns it.
+
+        Raises:
+            ValueError / TypeError: params outside the space.
+        """
+        self.storage.enqueue(self._study_id, self.space.validate(params))
+
+    # --- the model's view -------------------------------------------------------------
+    def _fit(self, trials: Sequence[Trial]) -> Any:
+        n_done = sum(t.state is TrialState.COMPLETE for t in trials)
+        if n_done < _proposal.MIN_COMPLETE_FOR_MODEL:
+            raise ValueError(
+                f"the model needs at least {_proposal.MIN_COMPLETE_FOR_MODEL} "
+                f"COMPLETE trials, the study has {n_done}."
+            )
+        seed = _proposal.derive_seed(self.seed, len(trials), salt=1)
+        with _proposal.seeded(seed):
+            model, _ = _proposal.fit_model(
+                self.space, trials, self.direction, self.surrogate, seed
+            )
+        return model
+
+    def recommend(self) -> Trial | None:
+        """The evaluated point with the best posterior mean (the right answer under noise).
+
+        Falls back to ``best_trial`` with fewer than two completed trials.
+        """
+        trials = self.trials
+        done = [t for t in trials if t.state is TrialState.COMPLETE]
+        if len(done) < _proposal.MIN_COMPLETE_FOR_MODEL:
+            return self.best_trial
+        mean, _ = self._posterior(trials, [t.params for t in done])
+        sign = -1.0 if self.direction == "minimize" else 1.0
+        best = max(range(len(done)), key=lambda i: sign * float(mean[i]))
+        return done[best]
+
+    def predict(self, params: Sequence[Mapping[str, Any]]) -> tuple[Any, Any]:
+        """Posterior mean and standard deviation of the objective at user-space points.
+
+        Args:
+            params: A list of ``{name: value}`` points inside the space.
+
+        Returns:
+            ``(mean, std)``, numpy arrays of shape ``n``, in the objective's units.
+        """
+        if isinstance(params, Mapping):
+            raise TypeError("predict: expected a list of parameter dicts, got a single dict.")
+        points = [self.space.validate(p) for p in params]
+        return self._posterior(self.trials, points)
+
+    def _posterior(self, trials: Sequence[Trial], points: Sequence[Mapping[str, Any]]) -> Any:
+        import torch
+
+        model = self._fit(trials)
+        X = torch.tensor([self.space.encode(p) for p in points], dtype=torch.float64)
+        with torch.no_grad():
+            post = model.posterior(X.reshape(-1, len(self.space)))
+            mean = post.mean.reshape(-1).cpu().numpy()
+            std = post.variance.clamp_min(0).sqrt().reshape(-1).cpu().numpy()
+        if self.direction == "minimize":
+            mean = -mean
+        return mean, std
+
+    def __repr__(self) -> str:
+        return (
+            f"Optimizer(study={self.study_name!r}, storage={self.storage.url!r}, "
+            f"surrogate={self.surrogate.name!r}, acquisition={self.acquisition.name!r}, "
+            f"direction={self.direction!r}, seed={self.seed})"
+        )

@@ -1,0 +1,267 @@
+"""From a snapshot of trials to new points: initial design, model, acquisition.
+
+Every proposal runs under its own random stream derived from (study seed,
+trial id), inside ``torch.random.fork_rng``, so the same seed and the same
+tells give the same asks, and libraries that use global random state (botorch's
+restarts) cannot leak randomness between proposals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bayesopt.space import Space
+from bayesopt.trial import Trial, TrialState
+
+__all__ = ["Proposal", "derive_seed", "propose", "sobol_point"]
+
+logger = logging.getLogger(__name__)
+
+#: The model is used once this many trials have completed (and the initial design is done).
+MIN_COMPLETE_FOR_MODEL = 2
+
+
+def derive_seed(study_seed: int, trial_id: int, salt: int = 0) -> int:
+    """A 31-bit seed for the random stream of one trial of one study."""
+    ss = np.random.SeedSequence([int(study_seed) & 0xFFFFFFFFFFFF, int(trial_id), int(salt)])
+    return int(ss.generate_state(1, dtype=np.uint32)[0] >> 1)
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run a block under ``seed`` without touching the caller's global torch state."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def sobol_point(space: Space, study_seed: int, index: int) -> dict[str, Any]:
+    """Point ``index`` of the study's scrambled Sobol sequence, decoded."""
+    from torch.quasirandom import SobolEngine
+
+    engine = SobolEngine(len(space), scramble=True, seed=int(study_seed) % (2**31))
+    if index:
+        engine.fast_forward(index)
+    row = engine.draw(1, dtype=_float64())[0].tolist()
+    return space.from_unit(row)
+
+
+def _float64() -> Any:
+    import torch
+
+    return torch.float64
+
+
+@dataclass
+class Proposal:
+    """Proposed points and how they were made."""
+
+    params: list[dict[str, Any]]
+    attrs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def default_n_initial(space: Space) -> int:
+    """Initial design size: ``max(5, d + 3)``, at most 20 (``d`` parameters)."""
+    return int(min(20, max(5, len(space) + 3)))
+
+
+def _oriented(value: float, direction: str) -> float:
+    return -value if direction == "minimize" else value
+
+
+def training_data(space: Space, trials: Sequence[Trial], direction: str) -> tuple[Any, Any, Any]:
+    """Encoded ``X`` (``n x d``), oriented ``Y`` (``n x 1``) and pending ``p x d``.
+
+    Pending points are the RUNNING and FAILED trials: a failed point stays
+    pending for good, so a region that always fails is not proposed again.
+    """
+    import torch
+
+    done = [t for t in trials if t.state is TrialState.COMPLETE]
+    pending = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.FAILED)]
+    dtype = torch.float64
+    X = torch.tensor([space.encode(t.params) for t in done], dtype=dtype).reshape(-1, len(space))
+    Y = torch.tensor([_oriented(t.value, direction) for t in done], dtype=dtype).reshape(-1, 1)
+    P = torch.tensor([space.encode(t.params) for t in pending], dtype=dtype).reshape(
+        -1, len(space)
+    )
+    return X, Y, P
+
+
+def columns_of(space: Space) -> list[Any]:
+    """The surrogates' column descriptions of a space."""
+    from surrogates.base import Column
+
+    cats = space.categorical_columns()
+    grids = space.discrete_columns()
+    cols = []
+    for i, name in enumerate(space.names):
+        if i in cats:
+            cols.append(Column(name, "categorical", n_categories=cats[i]))
+        elif i in grids:
+            cols.append(Column(name, "integer", values=tuple(grids[i])))
+        else:
+            cols.append(Column(name, "continuous"))
+    return cols
+
+
+def domain_of(space: Space) -> Any:
+    """The acquisition optimizer's domain of a space."""
+    import torch
+
+    from acquisitions.base import Domain
+
+    bounds = torch.tensor(space.bounds(), dtype=torch.float64).T
+    cats = {i: [float(c) for c in range(n)] for i, n in space.categorical_columns().items()}
+    return Domain(bounds=bounds, discrete=space.discrete_columns(), categorical=cats)
+
+
+def fit_model(
+    space: Space, trials: Sequence[Trial], direction: str, surrogate: Any, seed: int
+) -> tuple[Any, dict[str, Any]]:
+    """Fit ``surrogate`` to the completed trials; returns ``(model, attrs)``."""
+    X, Y, _ = training_data(space, trials, direction)
+    t0 = time.perf_counter()
+    model = surrogate.fit(X, Y, columns_of(space), seed)
+    attrs = {"surrogate": surrogate.name, "fit_seconds": round(time.perf_counter() - t0, 4)}
+    fallback = getattr(surrogate, "last_fallback", None)
+    if fallback:
+        attrs["fallback"] = fallback
+    return model, attrs
+
+
+def propose(
+    space: Space,
+    trials: Sequence[Trial],
+    *,
+    first_id: int,
+    q: int,
+    study_seed: int,
+    n_initial: int,
+    direction: str,
+    surrogate: Any,
+    acquisition: Any,
+    optimizer_settings: Any = None,
+) -> Proposal:
+    """Propose ``q`` points for trials ``first_id .. first_id + q - 1``.
+
+    Sobol point ``k`` goes to trial ``k`` while ``k < n_initial`` (or while
+    fewer than ``MIN_COMPLETE_FOR_MODEL`` trials have completed); then the
+    surrogate and the acquisition propose jointly. If the model fails, the
+    proposal falls back to Sobol points with a warning and records why.
+    """
+    n_complete = sum(t.state is TrialState.COMPLETE for t in trials)
+    sobol_ids = [
+        first_id + k
+        for k in range(q)
+        if first_id + k < n_initial or n_complete < MIN_COMPLETE_FOR_MODEL
+    ]
+    if len(sobol_ids) == q:
+        return Proposal(
+            params=[sobol_point(space, study_seed, i) for i in sobol_ids],
+            attrs=[{"source": "sobol"} for _ in sobol_ids],
+        )
+    seed = derive_seed(study_seed, first_id)
+    try:
+        with seeded(seed):
+            params, attrs = _model_proposal(
+                space, trials, q, seed, direction, surrogate, acquisition, optimizer_settings
+            )
+    except Exception as exc:  # noqa: BLE001 -- numerics must never crash a long run
+        reason = f"{type(exc).__name__}: {exc}"
+        warnings.warn(
+            f"bayesopt: model-based proposal failed ({reason}); using a space-filling point.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        logger.debug("proposal failure", exc_info=True)
+        return Proposal(
+            params=[sobol_point(space, study_seed, first_id + k) for k in range(q)],
+            attrs=[{"source": "fallback", "fallback": reason} for _ in range(q)],
+        )
+    return Proposal(params=params, attrs=attrs)
+
+
+def _model_proposal(
+    space: Space,
+    trials: Sequence[Trial],
+    q: int,
+    seed: int,
+    direction: str,
+    surrogate: Any,
+    acquisition: Any,
+    settings: Any,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    import torch
+
+    from acquisitions.base import AcquisitionContext
+    from acquisitions.optimize import optimize_acquisition
+
+    t0 = time.perf_counter()
+    X, Y, P = training_data(space, trials, direction)
+    model, attrs = fit_model(space, trials, direction, surrogate, seed)
+    domain = domain_of(space)
+    context = AcquisitionContext(
+        X_baseline=X,
+        Y_baseline=Y,
+        X_pending=P if P.shape[0] else None,
+        best_f=float(Y.max()),
+        domain=domain,
+        seed=seed,
+        iteration=sum(t.state.is_finished for t in trials),
+        q=q,
+    )
+    acqf = acquisition.build(model, context)
+    avoid = torch.cat([X, P]) if P.shape[0] else X
+    cand = optimize_acquisition(acqf, domain, q=q, settings=settings, avoid=avoid)
+    params = [space.decode(row.tolist()) for row in cand]
+    params = _make_distinct(space, params, trials, seed)
+    attrs.update(
+        source="model",
+        acquisition=acquisition.name,
+        ask_seconds=round(time.perf_counter() - t0, 4),
+    )
+    return params, [dict(attrs) for _ in params]
+
+
+def _key(params: dict[str, Any]) -> tuple:
+    return tuple((k, repr(v)) for k, v in params.items())
+
+
+def _make_distinct(
+    space: Space, params: list[dict[str, Any]], trials: Sequence[Trial], seed: int
+) -> list[dict[str, Any]]:
+    """Replace proposals that repeat each other or a running trial by random points."""
+    running = {_key(t.params) for t in trials if t.state is TrialState.RUNNING}
+    rng = np.random.default_rng(seed)
+    seen: set[tuple] = set()
+    out = []
+    for p in params:
+        tries = 0
+        while (_key(p) in seen or _key(p) in running) and tries < 100:
+            p = space.from_unit(rng.random(len(space)).tolist())
+            tries += 1
+        seen.add(_key(p))
+        out.append(p)
+    return out
+
+
+def n_finished(trials: Sequence[Trial]) -> int:
+    """Number of COMPLETE or FAILED trials (what ``n_trials`` counts)."""
+    return sum(t.state in (TrialState.COMPLETE, TrialState.FAILED) for t in trials)
+
+
+def is_finite_number(value: Any) -> bool:
+    """Whether ``value`` is a finite real number."""
+    return isinstance(value, float) and math.isfinite(value)

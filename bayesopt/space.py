@@ -1,0 +1,464 @@
+"""Search spaces: parameter types, encoding to model columns and back.
+
+The encoded space has one column per parameter. Floats and integers are mapped
+to ``[0, 1]`` (linearly, or in log space for ``log=True``); categoricals are
+integer codes ``0 .. k-1``. Decoding rounds integers, steps and log scales in
+the user's units, so the value a model sees is exactly the value the user gets.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+__all__ = ["Categorical", "Float", "Int", "Parameter", "Space"]
+
+# A numeric parameter with at most this many distinct values is handed to the
+# acquisition optimizer as a discrete dimension; beyond it, as a continuous one
+# whose value is rounded on decoding (botorch relaxes large grids the same way).
+MAX_DISCRETE_VALUES = 1000
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class Parameter:
+    """Base class of a search-space dimension.
+
+    Subclasses implement ``encode`` (user value -> model column value),
+    ``decode`` (model column value -> user value, rounded) and ``validate``.
+    """
+
+    kind: ClassVar[str]
+
+    def encode(self, value: Any) -> float:
+        """Map a user value to its model column value."""
+        raise NotImplementedError
+
+    def decode(self, u: float) -> Any:
+        """Map a model column value back to a (rounded) user value."""
+        raise NotImplementedError
+
+    def validate(self, name: str, value: Any) -> Any:
+        """Return ``value`` as a plain Python value of this parameter, or raise."""
+        raise NotImplementedError
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serializable description (see ``Space.from_json``)."""
+        raise NotImplementedError
+
+    def grid(self) -> list[float] | None:
+        """The encoded values a discrete dimension may take, or None if continuous."""
+        return None
+
+    @property
+    def upper_code(self) -> float:
+        """The upper bound of the encoded column (``1`` for numerics)."""
+        return 1.0
+
+
+@dataclass(frozen=True)
+class _Numeric(Parameter):
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+
+    def _check_bounds(self, integral: bool) -> None:
+        cls = type(self).__name__
+        for label in ("low", "high"):
+            bound = getattr(self, label)
+            if not _is_number(bound):
+                raise TypeError(f"{cls}: `{label}` must be a number, got {bound!r}.")
+            if not math.isfinite(bound):
+                raise ValueError(f"{cls}: `{label}` must be finite, got {bound!r}.")
+            if integral and float(bound) != int(bound):
+                raise ValueError(f"{cls}: `{label}` must be an integer, got {bound!r}.")
+        if self.low >= self.high:
+            raise ValueError(
+                f"{cls}: expected low < high, got low={self.low!r}, high={self.high!r}."
+            )
+        if self.log and self.low <= 0:
+            raise ValueError(f"{cls}: log scale needs low > 0, got low={self.low!r}.")
+        if self.step is not None:
+            if not _is_number(self.step) or not math.isfinite(self.step) or self.step <= 0:
+                raise ValueError(f"{cls}: `step` must be a positive number, got {self.step!r}.")
+            if integral and float(self.step) != int(self.step):
+                raise ValueError(f"{cls}: `step` must be an integer, got {self.step!r}.")
+            if self.log and self.step != 1:
+                raise ValueError(f"{cls}: `step` cannot be combined with log=True.")
+            n = (self.high - self.low) / self.step
+            if abs(n - round(n)) > 1e-9 * max(1.0, abs(n)):
+                raise ValueError(
+                    f"{cls}: step={self.step!r} does not fit the range "
+                    f"[{self.low!r}, {self.high!r}] (high - low must be a multiple of step)."
+                )
+
+    # --- the unit-interval map --------------------------------------------------
+    def _to_unit(self, v: float) -> float:
+        if self.log:
+            return (math.log(v) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+        return (v - self.low) / (self.high - self.low)
+
+    def _from_unit(self, u: float) -> float:
+        u = min(max(float(u), 0.0), 1.0)
+        if self.log:
+            v = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+        else:
+            v = self.low + u * (self.high - self.low)
+        return min(max(v, self.low), self.high)
+
+    def _n_steps(self) -> int | None:
+        return None if self.step is None else int(round((self.high - self.low) / self.step))
+
+    def _snap(self, v: float) -> float:
+        """Round ``v`` onto the step grid (no-op without a step)."""
+        if self.step is None:
+            return v
+        k = round((v - self.low) / self.step)
+        return min(max(self.low + k * self.step, self.low), self.high)
+
+    def encode(self, value: Any) -> float:
+        """Map a user value to ``[0, 1]``."""
+        return self._to_unit(float(value))
+
+    def _check_value(self, name: str, value: Any) -> float:
+        if not _is_number(value):
+            raise TypeError(f"Parameter {name!r}: expected a number, got {value!r}.")
+        if not math.isfinite(value) or not (self.low <= value <= self.high):
+            raise ValueError(
+                f"Parameter {name!r}: value {value!r} is outside [{self.low!r}, {self.high!r}]."
+            )
+        return float(value)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serializable description."""
+        return {
+            "type": self.kind,
+            "low": self.low,
+            "high": self.high,
+            "log": self.log,
+            "step": self.step,
+        }
+
+
+@dataclass(frozen=True)
+class Float(_Numeric):
+    """A real-valued parameter on ``[low, high]`` (inclusive).
+
+    Args:
+        low: Lower bound (finite).
+        high: Upper bound (finite, greater than ``low``).
+        log: Search on a log scale (needs ``low > 0``).
+        step: Optional grid spacing; values are ``low + k * step``.
+    """
+
+    kind: ClassVar[str] = "float"
+
+    def __post_init__(self) -> None:
+        self._check_bounds(integral=False)
+        object.__setattr__(self, "low", float(self.low))
+        object.__setattr__(self, "high", float(self.high))
+
+    def decode(self, u: float) -> float:
+        """Map ``[0, 1]`` back to a float (snapped onto the step grid)."""
+        return float(self._snap(self._from_unit(u)))
+
+    def validate(self, name: str, value: Any) -> float:
+        """Check a user value; return it as a float."""
+        v = self._check_value(name, value)
+        if self.step is not None and abs(self._snap(v) - v) > 1e-9 * max(1.0, abs(v)):
+            raise ValueError(
+                f"Parameter {name!r}: value {value!r} is not on the grid "
+                f"{self.low!r} + k * {self.step!r}."
+            )
+        return v
+
+    def grid(self) -> list[float] | None:
+        """Encoded grid of a stepped float (None when continuous or too fine)."""
+        n = self._n_steps()
+        if n is None or n + 1 > MAX_DISCRETE_VALUES:
+            return None
+        return [self._to_unit(self.low + k * self.step) for k in range(n + 1)]
+
+
+@dataclass(frozen=True)
+class Int(_Numeric):
+    """An integer parameter on ``[low, high]`` (inclusive).
+
+    Args:
+        low: Lower bound (an integer).
+        high: Upper bound (an integer greater than ``low``).
+        log: Search on a log scale (needs ``low > 0``); values are rounded in
+            the user's units.
+        step: Grid spacing (default 1); values are ``low + k * step``.
+    """
+
+    kind: ClassVar[str] = "int"
+    step: float | None = 1
+
+    def __post_init__(self) -> None:
+        if self.step is None:
+            object.__setattr__(self, "step", 1)
+        self._check_bounds(integral=True)
+        object.__setattr__(self, "low", int(self.low))
+        object.__setattr__(self, "high", int(self.high))
+        object.__setattr__(self, "step", int(self.step))
+
+    def decode(self, u: float) -> int:
+        """Map ``[0, 1]`` back to an integer on the step grid."""
+        return int(round(self._snap(self._from_unit(u))))
+
+    def validate(self, name: str, value: Any) -> int:
+        """Check a user value; return it as an int."""
+        v = self._check_value(name, value)
+        if v != int(v) or (int(v) - self.low) % self.step:
+            raise ValueError(
+                f"Parameter {name!r}: value {value!r} is not an integer on the grid "
+                f"{self.low} + k * {self.step}."
+            )
+        return int(v)
+
+    def grid(self) -> list[float] | None:
+        """Encoded values of every admissible integer (None when too many)."""
+        n = self._n_steps()
+        if n + 1 > MAX_DISCRETE_VALUES:
+            return None
+        return [self._to_unit(self.low + k * self.step) for k in range(n + 1)]
+
+
+@dataclass(frozen=True, init=False)
+class Categorical(Parameter):
+    """An unordered choice among distinct JSON scalars (str, int, float, bool, None).
+
+    Args:
+        choices: The admissible values; encoded as integer codes in this order.
+    """
+
+    choices: tuple[Any, ...] = field(default=())
+    kind: ClassVar[str] = "categorical"
+
+    def __init__(self, choices: Sequence[Any]) -> None:
+        if isinstance(choices, (str, bytes)) or not isinstance(choices, Iterable):
+            raise TypeError(f"Categorical: `choices` must be a list, got {choices!r}.")
+        choices = tuple(choices)
+        if not choices:
+            raise ValueError("Categorical: `choices` must not be empty, got [].")
+        keys = set()
+        for c in choices:
+            if not isinstance(c, _JSON_SCALARS):
+                raise TypeError(
+                    f"Categorical: choices must be JSON scalars (str, int, float, bool, None), "
+                    f"got {c!r} of type {type(c).__name__}."
+                )
+            if isinstance(c, float) and not math.isfinite(c):
+                raise ValueError(f"Categorical: choices must be finite, got {c!r}.")
+            key = _choice_key(c)
+            if key in keys:
+                raise ValueError(f"Categorical: duplicate choice {c!r} in {list(choices)!r}.")
+            keys.add(key)
+        object.__setattr__(self, "choices", choices)
+
+    def _index(self, value: Any) -> int | None:
+        key = _choice_key(value)
+        for i, c in enumerate(self.choices):
+            if _choice_key(c) == key:
+                return i
+        return None
+
+    def encode(self, value: Any) -> float:
+        """Map a choice to its integer code."""
+        return float(self._index(value))
+
+    def decode(self, u: float) -> Any:
+        """Map a code (rounded, clipped) back to the original choice object."""
+        i = min(max(int(round(float(u))), 0), len(self.choices) - 1)
+        return self.choices[i]
+
+    def validate(self, name: str, value: Any) -> Any:
+        """Check that ``value`` is one of the choices; return the stored choice."""
+        i = self._index(value) if isinstance(value, _JSON_SCALARS) else None
+        if i is None:
+            raise ValueError(
+                f"Parameter {name!r}: value {value!r} is not one of {list(self.choices)!r}."
+            )
+        return self.choices[i]
+
+    def grid(self) -> list[float]:
+        """The integer codes ``0 .. k-1``."""
+        return [float(i) for i in range(len(self.choices))]
+
+    @property
+    def upper_code(self) -> float:
+        """The largest code, ``k - 1``."""
+        return float(len(self.choices) - 1)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serializable description."""
+        return {"type": self.kind, "choices": list(self.choices)}
+
+
+def _choice_key(value: Any) -> tuple[str, Any]:
+    """A key that tells ``True`` from ``1`` and ``1`` from ``1.0``."""
+    return (type(value).__name__, value)
+
+
+PARAMETER_TYPES: dict[str, type[Parameter]] = {
+    "float": Float,
+    "int": Int,
+    "categorical": Categorical,
+}
+
+
+class Space:
+    """An ordered mapping of parameter names to parameters.
+
+    Args:
+        params: ``{name: Float | Int | Categorical}``; the order of the mapping
+            is the column order of the encoded space.
+    """
+
+    def __init__(self, params: Mapping[str, Parameter]) -> None:
+        if isinstance(params, Space):
+            params = params.params
+        if not isinstance(params, Mapping):
+            raise TypeError(f"space: expected a dict of parameters, got {params!r}.")
+        if not params:
+            raise ValueError("space: the search space is empty; give at least one parameter.")
+        for name, p in params.items():
+            if not isinstance(name, str) or not name:
+                raise TypeError(f"space: parameter names must be non-empty strings, got {name!r}.")
+            if not isinstance(p, Parameter):
+                raise TypeError(
+                    f"space: parameter {name!r} must be Float, Int or Categorical, got {p!r}."
+                )
+        self.params: dict[str, Parameter] = dict(params)
+        self.names: list[str] = list(self.params)
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Space) and self.to_json() == other.to_json()
+
+    def __repr__(self) -> str:
+        return f"Space({self.params!r})"
+
+    # --- validation -------------------------------------------------------------
+    def validate(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Check a full assignment; return it with plain Python values, in column order.
+
+        Raises:
+            TypeError: ``params`` is not a dict, or a value has the wrong type.
+            ValueError: missing or unknown names, or a value outside the space.
+        """
+        if not isinstance(params, Mapping):
+            raise TypeError(f"params: expected a dict of parameter values, got {params!r}.")
+        unknown = [k for k in params if k not in self.params]
+        if unknown:
+            raise ValueError(f"params: unknown parameter(s) {unknown!r}; expected {self.names!r}.")
+        missing = [k for k in self.names if k not in params]
+        if missing:
+            raise ValueError(f"params: missing parameter(s) {missing!r}.")
+        return {k: p.validate(k, params[k]) for k, p in self.params.items()}
+
+    # --- encoding -----------------------------------------------------------------
+    def encode(self, params: Mapping[str, Any]) -> list[float]:
+        """Encode one assignment as a row of ``d`` model column values."""
+        return [p.encode(params[k]) for k, p in self.params.items()]
+
+    def decode(self, row: Sequence[float]) -> dict[str, Any]:
+        """Decode a row of ``d`` column values to user values (rounded, plain types)."""
+        return {k: p.decode(u) for (k, p), u in zip(self.params.items(), row, strict=True)}
+
+    def round_trip(self, row: Sequence[float]) -> list[float]:
+        """Encode the decoding of ``row``: the point the model will actually see."""
+        return self.encode(self.decode(row))
+
+    def from_unit(self, row: Sequence[float]) -> dict[str, Any]:
+        """Decode a point of the unit cube (Sobol) to user values.
+
+        Categoricals take equal sub-intervals of ``[0, 1)``.
+        """
+        out = {}
+        for (k, p), u in zip(self.params.items(), row, strict=True):
+            if isinstance(p, Categorical):
+                n = len(p.choices)
+                out[k] = p.choices[min(int(float(u) * n), n - 1)]
+            else:
+                out[k] = p.decode(u)
+        return out
+
+    # --- what models and optimizers need -----------------------------------------
+    def bounds(self) -> list[tuple[float, float]]:
+        """Encoded bounds per column: ``(0, 1)`` numerics, ``(0, k-1)`` categoricals."""
+        return [(0.0, p.upper_code) for p in self.params.values()]
+
+    def categorical_columns(self) -> dict[int, int]:
+        """``{column: number of categories}`` for categorical parameters."""
+        return {
+            i: len(p.choices)
+            for i, p in enumerate(self.params.values())
+            if isinstance(p, Categorical)
+        }
+
+    def discrete_columns(self) -> dict[int, list[float]]:
+        """``{column: encoded values}`` for integer and stepped parameters with a small grid."""
+        out = {}
+        for i, p in enumerate(self.params.values()):
+            if isinstance(p, _Numeric):
+                g = p.grid()
+                if g is not None:
+                    out[i] = g
+        return out
+
+    def n_combinations(self) -> float:
+        """Number of points of a fully discrete space (``inf`` if any column is continuous)."""
+        n = 1.0
+        for p in self.params.values():
+            g = p.grid()
+            if g is None:
+                return math.inf
+            n *= len(g)
+        return n
+
+    # --- persistence ----------------------------------------------------------------
+    def to_json(self) -> dict[str, dict[str, Any]]:
+        """``{name: parameter description}``; round-trips through ``from_json``."""
+        return {k: p.to_json() for k, p in self.params.items()}
+
+    def dumps(self) -> str:
+        """The canonical JSON text of ``to_json``."""
+        return json.dumps(self.to_json(), sort_keys=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Mapping[str, Any]] | str) -> Space:
+        """Rebuild a space from ``to_json`` output (a dict or its JSON text)."""
+        if isinstance(data, str):
+            data = json.loads(data)
+        params: dict[str, Parameter] = {}
+        for name, spec in data.items():
+            spec = dict(spec)
+            kind = spec.pop("type")
+            if kind not in PARAMETER_TYPES:
+                raise ValueError(f"space: unknown parameter type {kind!r} for {name!r}.")
+            params[name] = PARAMETER_TYPES[kind](**spec)
+        return cls(params)
+
+    def diff(self, other: Space) -> list[str]:
+        """Human-readable differences between two spaces (empty when equal)."""
+        a, b = self.to_json(), other.to_json()
+        out = [f"parameter {k!r} only in the stored space" for k in a if k not in b]
+        out += [f"parameter {k!r} not in the stored space" for k in b if k not in a]
+        out += [
+            f"parameter {k!r}: stored {a[k]} vs given {b[k]}" for k in a if k in b and a[k] != b[k]
+        ]
+        if not out and list(a) != list(b):
+            out.append(f"parameter order: stored {list(a)} vs given {list(b)}")
+        return out

@@ -1,0 +1,53 @@
+"""Trials: one evaluation of the objective, and its life cycle."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+__all__ = ["Trial", "TrialState"]
+
+
+class TrialState(enum.Enum):
+    """The state of a trial.
+
+    ``RUNNING`` -> ``COMPLETE`` (told a finite value) or ``FAILED`` (``fail``,
+    a non-finite value, or a stale heartbeat). ``PRUNED`` is reserved for
+    pruners and schedulers.
+    """
+
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    FAILED = "FAILED"
+    PRUNED = "PRUNED"
+
+    @property
+    def is_finished(self) -> bool:
+        """Whether the trial is no longer running."""
+        return self is not TrialState.RUNNING
+
+
+@dataclass(frozen=True)
+class Trial:
+    """An immutable record of one evaluation.
+
+    Attributes:
+        id: Per-study number, 0, 1, 2, ... in order of creation.
+        params: ``{name: value}`` in user units and plain Python types.
+        state: The ``TrialState``.
+        value: The objective value as told (``None`` unless ``COMPLETE``).
+        attrs: JSON attributes: ``surrogate``, ``fit_seconds``, ``fallback``,
+            ``worker``, ``created_at``, ``finished_at``, ``heartbeat``,
+            ``fail_reason``, ``source`` (``sobol``, ``model``, ``enqueued``,
+            ``added``, ``fallback``), ...
+    """
+
+    id: int
+    params: dict[str, Any]
+    state: TrialState
+    value: float | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def _replace(self, **changes: Any) -> Trial:
+        return replace(self, **changes)

@@ -1,0 +1,167 @@
+"""The surrogate contract and its registry.
+
+A surrogate turns observations into a botorch ``Model``::
+
+    model = surrogate.fit(X, Y, columns, seed)
+
+where ``X`` is ``n x d`` (one column per parameter: numerics scaled to
+``[0, 1]``, categoricals as integer codes), ``Y`` is ``n x 1`` oriented for
+maximization and *not* standardized, and ``columns`` describes each column.
+The returned model's posterior is on the scale of ``Y``; standardization
+happens inside the surrogate.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from botorch.models.model import Model
+    from torch import Tensor
+
+__all__ = [
+    "Column",
+    "FitError",
+    "Surrogate",
+    "available_surrogates",
+    "get_surrogate",
+    "register_surrogate",
+]
+
+
+@dataclass(frozen=True)
+class Column:
+    """What a surrogate needs to know about one input column.
+
+    Attributes:
+        name: The parameter name.
+        kind: ``"continuous"``, ``"integer"`` (an ordinal grid, e.g. Int or a
+            stepped Float, encoded in ``[0, 1]``), ``"categorical"`` (codes
+            ``0 .. n_categories - 1``) or ``"text"``.
+        n_categories: Number of categories for ``categorical``/``text`` columns.
+        values: The encoded grid of an ``integer`` column, when finite.
+    """
+
+    name: str
+    kind: str
+    n_categories: int | None = None
+    values: tuple[float, ...] | None = None
+
+
+class FitError(RuntimeError):
+    """A surrogate could not be fitted to the data it was given."""
+
+
+class Surrogate(ABC):
+    """Base class of surrogates: ``fit(X, Y, columns, seed) -> botorch Model``.
+
+    Subclasses set ``name`` and implement ``fit``. They may keep state between
+    fits (e.g. the last good hyperparameters, used as a warm start or as a
+    fallback when a fit fails).
+
+    Args:
+        device: Torch device of the model (``"cpu"`` or ``"cuda"``).
+    """
+
+    name: ClassVar[str] = "surrogate"
+    #: Whether ``posterior(X, observation_noise=True)`` adds observation noise.
+    includes_observation_noise: ClassVar[bool] = True
+    #: Whether the posterior is sample based (``EnsemblePosterior``).
+    is_ensemble: ClassVar[bool] = False
+
+    def __init__(self, *, device: str = "cpu") -> None:
+        self.device = device
+
+    @abstractmethod
+    def fit(self, X: Tensor, Y: Tensor, columns: Sequence[Column], seed: int) -> Model:
+        """Fit to data and return a botorch model.
+
+        Args:
+            X: ``n x d`` encoded inputs (float64).
+            Y: ``n x 1`` outcomes, larger is better, on the user's scale.
+            columns: ``d`` column descriptions.
+            seed: Seed for any randomness in fitting.
+
+        Returns:
+            A botorch ``Model`` whose posterior is on the scale of ``Y``.
+
+        Raises:
+            FitError: the model could not be fitted; the caller falls back.
+        """
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+# name -> "module:Class" (imported on first use, so start-up stays light) or a class
+_REGISTRY: dict[str, str | type[Surrogate]] = {
+    "gp": "surrogates.gp:GPSurrogate",
+}
+
+
+def register_surrogate(name: str) -> Callable[[type[Surrogate]], type[Surrogate]]:
+    """Class decorator registering a surrogate under ``name``.
+
+    Raises:
+        ValueError: ``name`` is already registered to another class.
+    """
+
+    def deco(cls: type[Surrogate]) -> type[Surrogate]:
+        known = _REGISTRY.get(name)
+        if (
+            known is not None
+            and known != f"{cls.__module__}:{cls.__qualname__}"
+            and known is not cls
+        ):
+            raise ValueError(f"Cannot register duplicate surrogate name {name!r} ({known}).")
+        _REGISTRY[name] = cls
+        cls.name = name
+        return cls
+
+    return deco
+
+
+def available_surrogates() -> list[str]:
+    """Registered surrogate names."""
+    return sorted(_REGISTRY)
+
+
+def _resolve(name: str) -> type[Surrogate]:
+    entry = _REGISTRY[name]
+    if isinstance(entry, str):
+        module, _, attr = entry.partition(":")
+        entry = getattr(importlib.import_module(module), attr)
+        _REGISTRY[name] = entry
+    return entry
+
+
+def get_surrogate(spec: str | Surrogate, **options: Any) -> Surrogate:
+    """Return a surrogate instance from a registry name or an instance.
+
+    Args:
+        spec: A registered name (see ``available_surrogates()``) or an instance.
+        **options: Constructor options when ``spec`` is a name.
+
+    Raises:
+        ValueError: unknown name (the message lists the valid ones).
+        TypeError: ``spec`` is neither a name nor a ``Surrogate``.
+    """
+    if isinstance(spec, Surrogate):
+        if options:
+            raise TypeError(
+                f"surrogate: options {sorted(options)} given with an instance {spec!r}."
+            )
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(
+            f"surrogate: expected a registry name or a surrogates.Surrogate, got {spec!r}."
+        )
+    if spec not in _REGISTRY:
+        raise ValueError(
+            f"surrogate: unknown name {spec!r}; valid names are {available_surrogates()}."
+        )
+    return _resolve(spec)(**options)

@@ -1,0 +1,156 @@
+"""Exact Gaussian process surrogate (the default).
+
+Continuous and ordinal columns use botorch's ``SingleTaskGP`` defaults: an RBF
+kernel with the dimension-scaled log-normal lengthscale prior (Hvarfner et al.,
+2024) and a learned Gaussian noise. Categorical columns switch to
+``MixedSingleTaskGP`` (a Hamming-distance categorical kernel combined with the
+continuous kernel by sum and product). Outcomes are standardized inside the
+model, so the posterior is on the scale of ``Y``.
+
+Fitting never crashes a run: a failed fit is retried with more Cholesky
+jitter, then the last good hyperparameters are reused, and only then
+``FitError`` is raised so the optimizer can fall back to a space-filling point.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from botorch.exceptions import ModelFittingError
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import MixedSingleTaskGP, SingleTaskGP
+from botorch.models.transforms.outcome import Standardize
+from gpytorch.mlls import ExactMarginalLogLikelihood
+from gpytorch.settings import cholesky_jitter
+from linear_operator.utils.errors import NanError, NotPSDError
+from torch import Tensor
+
+from surrogates.base import Column, FitError, Surrogate
+
+__all__ = ["GPSurrogate"]
+
+logger = logging.getLogger(__name__)
+
+_FIT_ERRORS = (ModelFittingError, NotPSDError, NanError, RuntimeError, ValueError)
+
+
+class GPSurrogate(Surrogate):
+    """Exact GP with botorch's default priors; categorical-aware.
+
+    Args:
+        device: Torch device (``"cpu"`` or ``"cuda"``).
+        retry_jitter: Cholesky jitter (float64) of the retry after a failed fit.
+        max_attempts: Restarts (hyperparameters resampled from the priors)
+            inside one fit attempt.
+    """
+
+    name = "gp"
+    includes_observation_noise = True
+
+    def __init__(
+        self, *, device: str = "cpu", retry_jitter: float = 1e-4, max_attempts: int = 5
+    ) -> None:
+        super().__init__(device=device)
+        self.retry_jitter = retry_jitter
+        self.max_attempts = max_attempts
+        self._last_good: dict[str, Tensor] | None = None
+        #: Why the last fit needed a fallback (``None`` if it did not).
+        self.last_fallback: str | None = None
+
+    def _build(self, X: Tensor, Y: Tensor, columns: Sequence[Column]) -> SingleTaskGP:
+        cat_dims = [i for i, c in enumerate(columns) if c.kind in ("categorical", "text")]
+        # Standardize with a scale-relative floor, so outcomes that vary by 1e-9 are
+        # still standardized while truly constant outcomes keep unit scale.
+        floor = max(1e-12 * float(Y.abs().max()), 1e-300)
+        transform = Standardize(m=1, min_stdv=floor)
+        if cat_dims:
+            return MixedSingleTaskGP(X, Y, cat_dims=cat_dims, outcome_transform=transform)
+        return SingleTaskGP(X, Y, outcome_transform=transform)
+
+    def _fit_once(self, model: SingleTaskGP) -> None:
+        mll = ExactMarginalLogLikelihood(model.likelihood, model)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit_gpytorch_mll(
+                mll, optimizer_kwargs={"options": {"maxiter": 200}}, max_attempts=self.max_attempts
+            )
+
+    def _hyperparameters(self, model: SingleTaskGP) -> dict[str, Tensor]:
+        return {
+            k: v.detach().clone()
+            for k, v in model.state_dict().items()
+            if not k.startswith("outcome_transform")
+        }
+
+    def fit(self, X: Tensor, Y: Tensor, columns: Sequence[Column], seed: int) -> SingleTaskGP:
+        """Fit the GP by maximizing the marginal likelihood (with fallbacks).
+
+        Args:
+            X: ``n x d`` encoded inputs.
+            Y: ``n x 1`` outcomes (maximization, user scale).
+            columns: ``d`` column descriptions.
+            seed: Seed for restarts from the priors.
+
+        Returns:
+            A fitted ``SingleTaskGP`` / ``MixedSingleTaskGP`` in eval mode.
+
+        Raises:
+            FitError: every attempt failed and no earlier fit can be reused.
+        """
+        X = X.to(device=self.device, dtype=torch.float64)
+        Y = Y.to(device=self.device, dtype=torch.float64)
+        self.last_fallback = None
+        errors: list[str] = []
+        for jitter in (None, self.retry_jitter):
+            torch.manual_seed(seed)
+            model = self._build(X, Y, columns)
+            try:
+                if jitter is None:
+                    self._fit_once(model)
+                else:
+                    with cholesky_jitter(double=jitter, float_value=jitter):
+                        self._fit_once(model)
+                self._check_finite(model, X)
+            except _FIT_ERRORS as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            if jitter is not None:
+                self.last_fallback = f"fit retried with jitter {jitter:g} after {errors[0]}"
+            self._last_good = self._hyperparameters(model)
+            return model.eval()
+        return self._reuse_last_good(X, Y, columns, errors)
+
+    def _check_finite(self, model: SingleTaskGP, X: Tensor) -> None:
+        model.eval()
+        with torch.no_grad():
+            post = model.posterior(X[:1])
+            if not (torch.isfinite(post.mean).all() and torch.isfinite(post.variance).all()):
+                raise ModelFittingError("the fitted model predicts non-finite values")
+
+    def _reuse_last_good(
+        self, X: Tensor, Y: Tensor, columns: Sequence[Column], errors: list[str]
+    ) -> SingleTaskGP:
+        reason = "; ".join(errors)
+        if self._last_good is not None:
+            model = self._build(X, Y, columns)
+            try:
+                model.load_state_dict(self._last_good, strict=False)
+                self._check_finite(model, X)
+            except _FIT_ERRORS as exc:
+                reason += f"; reusing the last good hyperparameters failed: {exc}"
+            else:
+                self.last_fallback = f"fit failed ({reason}); reused the last good hyperparameters"
+                warnings.warn(f"GP {self.last_fallback}", RuntimeWarning, stacklevel=3)
+                return model.eval()
+        raise FitError(f"GP fit failed: {reason}")
+
+    def __repr__(self) -> str:
+        return f"GPSurrogate(device={self.device!r})"
+
+    def options(self) -> dict[str, Any]:
+        """Constructor options (for records)."""
+        return {"retry_jitter": self.retry_jitter, "max_attempts": self.max_attempts}
