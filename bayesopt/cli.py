@@ -1,0 +1,335 @@
+"""The command line: one Bayesian optimization of a benchmark task, configured by Hydra.
+
+::
+
+    python -m bayesopt task=branin surrogate=gp acquisition=qlognei n_trials=40 seed=0
+    python -m bayesopt -m seed=0,1,2 n_trials=12          # one run per seed
+    python -m bayesopt storage=sqlite:///branin.db study=b0 n_trials=60   # resumable
+
+The configs live in the ``conf`` package (``pkg://conf``, so a wheel install
+finds them too). The task is built with ``hydra.utils.instantiate(cfg.task)``
+from its ``_target_``; this module never imports ``benchmarks``. A task is any
+callable ``params -> float`` with ``space``, ``direction`` and ``name``
+attributes, and optionally ``regret(value)`` (see ``benchmarks.base.Task``).
+
+A run asks, evaluates and tells until the study holds ``n_trials`` finished
+(COMPLETE or FAILED) trials, so rerunning against the same storage resumes to
+the same total. It then writes into the Hydra run directory: the SQLite study
+``study.db`` (unless ``storage`` names another), ``trials.csv``,
+``results.json`` and ``convergence.png``. Heavy libraries are imported only
+when a run starts, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from bayesopt.trial import TrialState
+
+__all__ = ["main", "optimize", "run"]
+
+log = logging.getLogger(__name__)
+
+_FINISHED = (TrialState.COMPLETE, TrialState.FAILED)
+INTERRUPTED_EXIT_CODE = 130  # the shell's code for SIGINT
+
+
+@hydra.main(config_path="pkg://conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point: run one optimization into the Hydra run directory.
+
+    Returns:
+        The best value found (``None`` when no trial completed), for sweepers.
+    """
+    from hydra.core.hydra_config import HydraConfig
+
+    return run(cfg, HydraConfig.get().runtime.output_dir)
+
+
+def run(
+    cfg: DictConfig | Mapping[str, Any], output_dir: str | Path, *, task: Any = None
+) -> float | None:
+    """Run one optimization described by a composed config and write its report.
+
+    Args:
+        cfg: The composed config (see ``conf/config.yaml``).
+        output_dir: Directory for ``study.db``, ``trials.csv``,
+            ``results.json`` and ``convergence.png``.
+        task: A ready task object; ``None`` instantiates ``cfg.task``.
+
+    Returns:
+        The best value found, or ``None`` when no trial completed.
+
+    Raises:
+        SystemExit: with code 130 after a KeyboardInterrupt, once the outputs
+            are written (this also stops a multirun).
+    """
+    from hydra.utils import instantiate
+
+    from bayesopt.optimizer import Optimizer
+
+    start = time.perf_counter()
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if task is None:
+        task = instantiate(cfg["task"])
+    surrogate, surrogate_options = _registry_entry(cfg["surrogate"], "surrogate")
+    acquisition, acquisition_options = _registry_entry(cfg["acquisition"], "acquisition")
+    storage = cfg.get("storage") or f"sqlite:///{(out / 'study.db').resolve()}"
+    study = str(cfg.get("study") or getattr(task, "name", None) or "default")
+    n_trials = int(cfg["n_trials"])
+    batch_size = int(cfg.get("batch_size") or 1)
+    if n_trials < 0 or batch_size < 1:
+        raise ValueError(
+            f"expected n_trials >= 0 and batch_size >= 1, got n_trials={n_trials}, "
+            f"batch_size={batch_size}."
+        )
+    seed = cfg.get("seed")
+    opt = Optimizer(
+        task.space,
+        surrogate=surrogate,
+        acquisition=acquisition,
+        direction=task.direction,
+        seed=None if seed is None else int(seed),
+        storage=storage,
+        study=study,
+        n_initial=cfg.get("n_initial"),
+        surrogate_options=surrogate_options,
+        acquisition_options=acquisition_options,
+    )
+    try:
+        ask_seconds, interrupted = optimize(opt, task, n_trials, batch_size=batch_size)
+        results = write_report(
+            out,
+            opt,
+            task,
+            meta={
+                "task": getattr(task, "name", type(task).__name__),
+                "surrogate": surrogate,
+                "surrogate_options": surrogate_options,
+                "acquisition": acquisition,
+                "acquisition_options": acquisition_options,
+                "seed": getattr(opt, "seed", seed),
+                "n_trials": n_trials,
+                "batch_size": batch_size,
+                "storage": _redact(storage),
+                "study": study,
+            },
+            n_initial=_initial_design_size(opt, cfg.get("n_initial")),
+            ask_seconds=ask_seconds,
+            total_seconds=time.perf_counter() - start,
+            interrupted=interrupted,
+        )
+    finally:
+        close = getattr(opt, "close", None)
+        if close is not None:
+            close()
+    _print_summary(results, out)
+    if interrupted:
+        sys.exit(INTERRUPTED_EXIT_CODE)
+    return results["best_value"]
+
+
+def optimize(
+    opt: Any, task: Any, n_trials: int, *, batch_size: int = 1, progress: bool = True
+) -> tuple[dict[int, float], bool]:
+    """Ask, evaluate and tell until the study holds ``n_trials`` finished trials.
+
+    An exception raised by the objective fails that trial (``opt.fail``) and
+    the loop goes on. A KeyboardInterrupt fails the trials being evaluated
+    (reason ``interrupted``) and stops the loop.
+
+    Args:
+        opt: The ``Optimizer``.
+        task: A callable ``params -> float``.
+        n_trials: Target number of finished (COMPLETE or FAILED) trials.
+        batch_size: Trials asked at once (``ask_batch``) and evaluated in turn.
+        progress: Show a tqdm progress bar with the best value so far.
+
+    Returns:
+        ``({trial id: seconds its ask took}, interrupted)``; a batch's ask time
+        is shared equally among its trials.
+    """
+    from tqdm.auto import tqdm
+
+    ask_seconds: dict[int, float] = {}
+    finished = _n_finished(opt)
+    bar = tqdm(total=n_trials, initial=min(finished, n_trials), unit="trial",
+               desc=str(getattr(task, "name", "trials")), disable=not progress,
+               dynamic_ncols=True)
+    _show_best(bar, opt, task)
+    interrupted = False
+    try:
+        while finished < n_trials:
+            k = min(batch_size, n_trials - finished)
+            t0 = time.perf_counter()
+            trials = opt.ask_batch(k) if k > 1 else [opt.ask()]
+            per_trial = (time.perf_counter() - t0) / len(trials)
+            ask_seconds.update({t.id: per_trial for t in trials})
+            for i, trial in enumerate(trials):
+                try:
+                    value = task(trial.params)
+                except KeyboardInterrupt:
+                    for t in trials[i:]:
+                        opt.fail(t, "interrupted (KeyboardInterrupt)")
+                    raise
+                except Exception as exc:  # the objective's failure is data, not a crash
+                    log.warning("trial %d failed: %s: %s", trial.id, type(exc).__name__, exc)
+                    opt.fail(trial, f"{type(exc).__name__}: {exc}")
+                else:
+                    opt.tell(trial, value)
+            finished = _n_finished(opt)
+            _show_best(bar, opt, task)
+            bar.update(min(finished, n_trials) - bar.n)
+    except KeyboardInterrupt:
+        interrupted = True
+        log.warning("interrupted after %d finished trials; writing the outputs", finished)
+    finally:
+        bar.close()
+    return ask_seconds, interrupted
+
+
+def write_report(
+    out: Path,
+    opt: Any,
+    task: Any,
+    *,
+    meta: Mapping[str, Any],
+    n_initial: int | None,
+    ask_seconds: Mapping[int, float],
+    total_seconds: float,
+    interrupted: bool = False,
+) -> dict[str, Any]:
+    """Write ``trials.csv``, ``results.json`` and ``convergence.png`` into ``out``.
+
+    Returns:
+        The results dict written to ``results.json``.
+    """
+    from bayesopt import report
+
+    trials = opt.trials
+    direction = task.direction
+    regret = getattr(task, "regret", None)
+    names = list(task.space)
+    rows = report.trial_rows(trials, names, direction=direction, regret=regret,
+                             ask_seconds=ask_seconds)
+    report.write_trials_csv(rows, out / "trials.csv")
+
+    finished = report.finished_trials(trials)
+    best_curve = report.best_so_far([t.value for t in finished], direction)
+    regret_curve = (report.regret_curve(trials, regret, direction)
+                    if regret is not None else [None] * len(finished))
+    best = opt.best_trial
+    simple_regret = regret_curve[-1] if regret_curve else None
+    results = {
+        **meta,
+        "direction": direction,
+        "optimal_value": getattr(task, "optimal_value", None),
+        "noise_std": getattr(task, "noise_std", None),
+        "n_initial": n_initial,
+        "n_finished": len(finished),
+        "n_complete": sum(t.state is TrialState.COMPLETE for t in finished),
+        "n_failed": sum(t.state is TrialState.FAILED for t in finished),
+        "best_trial_id": None if best is None else best.id,
+        "best_value": None if best is None else best.value,
+        "best_params": None if best is None else dict(best.params),
+        "simple_regret": simple_regret,
+        "regret_curve": regret_curve,
+        "best_value_curve": best_curve,
+        "ask_seconds": {str(k): v for k, v in sorted(ask_seconds.items())},
+        "total_ask_seconds": sum(ask_seconds.values()),
+        "total_seconds": total_seconds,
+        "interrupted": interrupted,
+        "output_dir": str(out.resolve()),
+    }
+    report.write_results_json(results, out / "results.json")
+
+    has_regret = any(r is not None for r in regret_curve)
+    report.plot_convergence(
+        {str(meta.get("surrogate", "bayesopt")): regret_curve if has_regret else best_curve},
+        out / "convergence.png",
+        n_initial=n_initial,
+        log_y=has_regret,
+        ylabel="best-so-far simple regret" if has_regret else "best-so-far value",
+        title=f"{meta.get('task')} / {meta.get('surrogate')} + {meta.get('acquisition')}"
+              f" (seed {meta.get('seed')})",
+    )
+    return results
+
+
+def _registry_entry(node: Any, group: str) -> tuple[str, dict[str, Any]]:
+    """``(registry name, constructor options)`` of a ``surrogate``/``acquisition`` node.
+
+    The node is ``{name: <registry name>, **options}`` (or just the name).
+    """
+    if isinstance(node, str):
+        return node, {}
+    if isinstance(node, Mapping) and isinstance(node.get("name"), str):
+        from omegaconf import OmegaConf
+
+        options = OmegaConf.to_container(node, resolve=True) if isinstance(
+            node, DictConfig) else dict(node)
+        name = options.pop("name")
+        return name, options
+    raise ValueError(f"{group} config: expected a mapping with a `name` key, got {node!r}.")
+
+
+def _n_finished(opt: Any) -> int:
+    return sum(t.state in _FINISHED for t in opt.trials)
+
+
+def _initial_design_size(opt: Any, configured: Any) -> int | None:
+    """The initial-design size the optimizer used, for the plot's boundary line."""
+    n = getattr(opt, "n_initial", None)
+    if isinstance(n, int) and not isinstance(n, bool):
+        return n
+    sobol = sum(t.attrs.get("source") == "sobol" for t in opt.trials)
+    if sobol:
+        return sobol
+    return None if configured is None else int(configured)
+
+
+def _show_best(bar: Any, opt: Any, task: Any) -> None:
+    best = opt.best_trial
+    if best is None:
+        return
+    postfix = {"best": f"{best.value:.6g}"}
+    regret = getattr(task, "regret", None)
+    if regret is not None:
+        r = regret(best.value)
+        if math.isfinite(r):
+            postfix["regret"] = f"{r:.3g}"
+    bar.set_postfix(postfix, refresh=False)
+
+
+def _redact(url: str) -> str:
+    """A storage URL with any password masked."""
+    if "@" not in url:
+        return url
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a SQLAlchemy URL: mask everything before the host
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://***@{rest.rpartition('@')[2]}"
+
+
+def _print_summary(results: Mapping[str, Any], out: Path) -> None:
+    if results["best_value"] is None:
+        print(f"no trial completed ({results['n_finished']} finished); outputs in {out}")
+        return
+    print(f"best value {results['best_value']:.10g} (trial {results['best_trial_id']}) "
+          f"at {results['best_params']}")
+    if results["simple_regret"] is not None:
+        print(f"simple regret {results['simple_regret']:.6g}")
+    print(f"outputs in {out}")

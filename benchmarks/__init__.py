@@ -1,0 +1,12 @@
+"""Benchmark tasks: synthetic functions (and, later, chaotic systems, HPO, text).
+
+Tasks are instantiated by the CLI through Hydra ``_target_`` entries in
+``conf/task/``; ``TASKS`` maps registry names to task classes.
+"""
+
+from __future__ import annotations
+
+from benchmarks.base import TASKS, Task, make_task, register
+from benchmarks.synthetic import Branin, Hartmann6
+
+__all__ = ["TASKS", "Branin", "Hartmann6", "Task", "make_task", "register"]

@@ -1,0 +1,178 @@
+"""The benchmark task interface and the task registry.
+
+A task is a callable objective with a search space, a direction, a known
+optimum (when there is one) and an observation-noise level. It is what the CLI
+instantiates from a ``conf/task/*.yaml`` file (Hydra ``_target_``) and what the
+benchmark runners loop over::
+
+    task = Branin()
+    value = task({"x1": 0.0, "x2": 5.0})   # the objective, in the user's units
+    task.regret(value)                      # simple regret, >= 0
+
+Subclasses set ``space`` in ``__init__`` and implement ``evaluate`` (the
+noise-free objective); the base class adds the noise, checks the parameters and
+computes regrets.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bayesopt.space import Parameter, Space
+
+__all__ = ["TASKS", "Task", "make_task", "register"]
+
+DIRECTIONS = ("minimize", "maximize")
+
+TASKS: dict[str, type[Task]] = {}
+"""Registry of task classes by name (filled by ``@register``)."""
+
+
+def register(name: str) -> Callable[[type[Task]], type[Task]]:
+    """Class decorator that adds a task class to ``TASKS`` under ``name``.
+
+    Args:
+        name: The registry name; also becomes the class's default ``name``.
+
+    Returns:
+        The decorator, which returns the class unchanged apart from ``name``.
+    """
+
+    def decorator(cls: type[Task]) -> type[Task]:
+        if name in TASKS and TASKS[name] is not cls:
+            raise ValueError(f"task name {name!r} is already registered to {TASKS[name]!r}.")
+        cls.name = name
+        TASKS[name] = cls
+        return cls
+
+    return decorator
+
+
+def make_task(name: str, **kwargs: Any) -> Task:
+    """Instantiate a registered task by name.
+
+    Args:
+        name: A key of ``TASKS``.
+        **kwargs: Constructor arguments (``noise_std``, ``seed``, ...).
+
+    Returns:
+        The task instance.
+    """
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; expected one of {sorted(TASKS)!r}.")
+    return TASKS[name](**kwargs)
+
+
+class Task:
+    """Base class of a benchmark objective.
+
+    Attributes:
+        name: Short identifier (the registry name unless overridden).
+        space: ``{parameter name: Float | Int | Categorical}``, in column order.
+        direction: ``"minimize"`` or ``"maximize"``.
+        optimal_value: The best attainable noise-free value, or ``None`` when
+            unknown.
+        optimal_params: Known optimizers (a list of parameter dicts), or ``None``.
+        noise_std: Standard deviation of the Gaussian noise added by ``__call__``.
+        seed: Seed of the noise stream.
+
+    Args:
+        noise_std: Observation-noise standard deviation (``>= 0``).
+        seed: Seed of the noise generator (``None``: nondeterministic noise).
+        name: Overrides the class's ``name`` (for example a config's label).
+    """
+
+    name: str = "task"
+    direction: str = "minimize"
+    optimal_value: float | None = None
+    optimal_params: list[dict[str, Any]] | None = None
+
+    def __init__(
+        self, noise_std: float = 0.0, seed: int | None = None, name: str | None = None
+    ) -> None:
+        if isinstance(noise_std, bool) or not isinstance(noise_std, (int, float)):
+            raise TypeError(
+                f"{type(self).__name__}: noise_std must be a number, got {noise_std!r}."
+            )
+        if not math.isfinite(noise_std) or noise_std < 0:
+            raise ValueError(
+                f"{type(self).__name__}: noise_std must be finite and >= 0, got {noise_std!r}."
+            )
+        if self.direction not in DIRECTIONS:
+            raise ValueError(
+                f"{type(self).__name__}: direction must be one of {DIRECTIONS}, "
+                f"got {self.direction!r}."
+            )
+        if name is not None:
+            self.name = str(name)
+        self.noise_std = float(noise_std)
+        self.seed = seed
+        self._rng = None
+        self.space: dict[str, Parameter] = {}
+
+    # --- to implement -------------------------------------------------------------
+    def evaluate(self, params: Mapping[str, Any]) -> float:
+        """The noise-free objective at validated ``params`` (a Python float)."""
+        raise NotImplementedError
+
+    # --- the objective ----------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        """Number of parameters."""
+        return len(self.space)
+
+    def validate(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Check ``params`` against ``space``; return them as plain Python values.
+
+        Raises:
+            TypeError: a value of the wrong type.
+            ValueError: missing or unknown names, or a value outside the space.
+        """
+        return Space(self.space).validate(params)
+
+    def __call__(self, params: Mapping[str, Any]) -> float:
+        """Evaluate the objective (with noise when ``noise_std > 0``).
+
+        Args:
+            params: ``{name: value}`` for every parameter of ``space``.
+
+        Returns:
+            The observed value, a Python float.
+        """
+        value = float(self.evaluate(self.validate(params)))
+        if self.noise_std > 0:
+            if self._rng is None:
+                import numpy as np
+
+                self._rng = np.random.default_rng(self.seed)
+            value += self.noise_std * float(self._rng.standard_normal())
+        return value
+
+    def regret(self, value: float) -> float:
+        """Simple regret of an observed value: its gap to the optimum, oriented by direction.
+
+        The gap is clipped at zero (noise, or an optimum known only to a few
+        digits, may put a value past it). It is ``nan`` when the optimum is
+        unknown and ``inf`` for a non-finite value.
+
+        Args:
+            value: An objective value.
+
+        Returns:
+            ``max(value - optimum, 0)`` when minimizing, ``max(optimum - value, 0)``
+            when maximizing.
+        """
+        if self.optimal_value is None:
+            return math.nan
+        value = float(value)
+        if not math.isfinite(value):
+            return math.inf
+        gap = value - self.optimal_value
+        if self.direction == "maximize":
+            gap = -gap
+        return max(gap, 0.0)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, noise_std={self.noise_std!r})"

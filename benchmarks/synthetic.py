@@ -1,0 +1,124 @@
+"""Synthetic test functions with known optima.
+
+The formulas come from ``botorch.test_functions`` (imported lazily, on the
+first evaluation), evaluated in double precision. Parameters are named
+``x1 .. xd`` and keep the function's native bounds, so values are in the
+function's own units.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bayesopt.space import Float
+from benchmarks.base import Task, register
+
+__all__ = ["Branin", "BotorchTask", "Hartmann6"]
+
+
+class BotorchTask(Task):
+    """A task whose objective is a ``botorch.test_functions`` synthetic function.
+
+    Subclasses set ``bounds`` (one ``(low, high)`` per dimension),
+    ``botorch_function`` (the class name in ``botorch.test_functions``) and
+    ``botorch_kwargs``; the space is ``{"x1": Float(*bounds[0]), ...}``.
+
+    Args:
+        noise_std: Observation-noise standard deviation (``>= 0``).
+        seed: Seed of the noise generator.
+        name: Overrides the registry name.
+    """
+
+    bounds: Sequence[tuple[float, float]] = ()
+    botorch_function: str = ""
+    botorch_kwargs: Mapping[str, Any] = {}
+
+    def __init__(
+        self, noise_std: float = 0.0, seed: int | None = None, name: str | None = None
+    ) -> None:
+        super().__init__(noise_std=noise_std, seed=seed, name=name)
+        self.space = {f"x{i + 1}": Float(lo, hi) for i, (lo, hi) in enumerate(self.bounds)}
+        self._function = None
+
+    def _botorch(self) -> Any:
+        """The (cached) noise-free botorch test function."""
+        if self._function is None:
+            import torch
+            from botorch import test_functions
+
+            cls = getattr(test_functions, self.botorch_function)
+            function = cls(**self.botorch_kwargs, dtype=torch.float64)
+            _buffers_to_float64(function)
+            self._function = function
+        return self._function
+
+    def evaluate(self, params: Mapping[str, Any]) -> float:
+        """The noise-free function value at ``params``."""
+        import torch
+
+        x = torch.tensor([[float(params[k]) for k in self.space]], dtype=torch.float64)
+        with torch.no_grad():
+            return float(self._botorch().evaluate_true(x).item())
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_function"] = None  # rebuilt on demand; keeps pickles torch-free
+        return state
+
+
+@register("branin")
+class Branin(BotorchTask):
+    """Branin-Hoo, 2-D: ``x1`` in ``[-5, 10]``, ``x2`` in ``[0, 15]``.
+
+    Three global minima, value ``0.397887...``, at ``(-pi, 12.275)``,
+    ``(pi, 2.275)`` and ``(3 pi, 2.475)``.
+    """
+
+    bounds = ((-5.0, 10.0), (0.0, 15.0))
+    botorch_function = "Branin"
+    optimal_value = 0.397887357729738
+    optimal_params = [
+        {"x1": -math.pi, "x2": 12.275},
+        {"x1": math.pi, "x2": 2.275},
+        {"x1": 3 * math.pi, "x2": 2.475},
+    ]
+
+
+@register("hartmann6")
+class Hartmann6(BotorchTask):
+    """Hartmann-6 on ``[0, 1]^6``; one global minimum, value ``-3.32237``."""
+
+    bounds = ((0.0, 1.0),) * 6
+    botorch_function = "Hartmann"
+    botorch_kwargs = {"dim": 6}
+    optimal_value = -3.32236801141551
+    optimal_params = [
+        dict(zip(
+            [f"x{i}" for i in range(1, 7)],
+            [0.20168952, 0.15001069, 0.47687398, 0.27533243, 0.31165162, 0.65730054],
+        ))
+    ]
+
+
+def _buffers_to_float64(module: Any) -> None:
+    """Re-create a botorch function's float32 constant tables in float64, in place.
+
+    Some botorch test functions (Hartmann's ``A``, ``P``, ``ALPHA``, ...)
+    register their constants as float32 buffers whatever ``dtype`` they are
+    given, which perturbs values in the 8th digit. The tables are short decimal
+    literals, so the shortest decimal that round-trips each float32 entry is
+    the literal itself; it is parsed again as a float64.
+    """
+    import numpy as np
+    import torch
+
+    for name, buf in list(module.named_buffers(recurse=False)):
+        if buf.dtype != torch.float32:
+            continue
+        exact = [float(np.format_float_positional(v, unique=True))
+                 for v in buf.detach().cpu().numpy().ravel()]
+        module.register_buffer(
+            name, torch.tensor(exact, dtype=torch.float64, device=buf.device).reshape(buf.shape)
+        )

@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+
+from bayesopt.space import Float
+from benchmarks import TASKS, Branin, Hartmann6, Task, make_task
+
+BRANIN_MIN = 0.397887357729738
+HARTMANN6_MIN = -3.32237
+
+
+def _random_points(task: Task, n: int, seed: int) -> list[dict[str, float]]:
+    rng = np.random.default_rng(seed)
+    return [
+        {k: float(rng.uniform(p.low, p.high)) for k, p in task.space.items()} for _ in range(n)
+    ]
+
+
+def test_registry_holds_the_synthetic_tasks():
+    assert TASKS["branin"] is Branin
+    assert TASKS["hartmann6"] is Hartmann6
+    assert isinstance(make_task("branin"), Branin)
+    with pytest.raises(ValueError, match="unknown task 'nope'"):
+        make_task("nope")
+
+
+def test_branin_space_and_metadata():
+    task = Branin()
+    assert task.name == "branin"
+    assert task.direction == "minimize"
+    assert task.noise_std == 0.0
+    assert task.space == {"x1": Float(-5.0, 10.0), "x2": Float(0.0, 15.0)}
+    assert task.dim == 2
+    assert task.optimal_value == pytest.approx(BRANIN_MIN, abs=1e-12)
+
+
+def test_hartmann6_space_and_metadata():
+    task = Hartmann6()
+    assert task.name == "hartmann6"
+    assert list(task.space) == [f"x{i}" for i in range(1, 7)]
+    assert all(p == Float(0.0, 1.0) for p in task.space.values())
+    assert task.optimal_value == pytest.approx(HARTMANN6_MIN, abs=1e-5)
+
+
+@pytest.mark.parametrize("cls", [Branin, Hartmann6])
+def test_known_optimizers_give_the_optimum(cls):
+    task = cls()
+    assert task.optimal_params
+    for params in task.optimal_params:
+        value = task(params)
+        assert isinstance(value, float)
+        assert value == pytest.approx(task.optimal_value, abs=1e-4)
+        assert 0.0 <= task.regret(value) < 1e-4
+
+
+@pytest.mark.parametrize("cls", [Branin, Hartmann6])
+def test_random_points_are_worse_than_the_optimum(cls):
+    task = cls()
+    for params in _random_points(task, 50, seed=0):
+        value = task(params)
+        assert value > task.optimal_value + 1e-3
+        assert task.regret(value) == pytest.approx(value - task.optimal_value, rel=1e-12)
+        assert task.regret(value) > 0
+
+
+def test_branin_closed_form_values():
+    task = Branin()
+    # (x2 - b x1^2 + c x1 - 6)^2 + 10 (1 - 1/(8 pi)) cos(x1) + 10 at the origin.
+    assert task({"x1": 0.0, "x2": 0.0}) == pytest.approx(56.0 - 1.25 / math.pi, abs=1e-12)
+    # Corner (10, 15): a (15 - 5.1*100/(4 pi^2) + 50/pi - 6)^2 + 10 (1 - t) cos(10) + 10.
+    b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
+    expected = (15 - b * 100 + c * 10 - 6) ** 2 + 10 * (1 - t) * math.cos(10.0) + 10
+    assert task({"x1": 10.0, "x2": 15.0}) == pytest.approx(expected, abs=1e-10)
+
+
+def test_hartmann6_value_at_the_centre():
+    # Reference value of Hartmann-6 at (0.5, ..., 0.5), computed from the published formula.
+    alpha = np.array([1.0, 1.2, 3.0, 3.2])
+    a = np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14],
+                  [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]])
+    p = 1e-4 * np.array([[1312, 1696, 5569, 124, 8283, 5886],
+                         [2329, 4135, 8307, 3736, 1004, 9991],
+                         [2348, 1451, 3522, 2883, 3047, 6650],
+                         [4047, 8828, 8732, 5743, 1091, 381]])
+    x = np.full(6, 0.5)
+    expected = -float(np.sum(alpha * np.exp(-np.sum(a * (x - p) ** 2, axis=1))))
+    assert Hartmann6()({f"x{i}": 0.5 for i in range(1, 7)}) == pytest.approx(expected, abs=1e-12)
+
+
+def test_parameters_are_checked_against_the_space():
+    task = Branin()
+    with pytest.raises(ValueError, match="'x1'.*outside"):
+        task({"x1": 11.0, "x2": 1.0})
+    with pytest.raises(ValueError, match="missing"):
+        task({"x1": 1.0})
+    with pytest.raises(ValueError, match="unknown"):
+        task({"x1": 1.0, "x2": 1.0, "x3": 0.0})
+    # The bounds themselves are inside (inclusive).
+    assert math.isfinite(task({"x1": -5.0, "x2": 0.0}))
+    assert math.isfinite(task({"x1": 10.0, "x2": 15.0}))
+
+
+def test_regret_is_non_negative_and_oriented():
+    task = Branin()
+    assert task.regret(BRANIN_MIN - 1.0) == 0.0  # past the optimum (noise): clipped
+    assert task.regret(BRANIN_MIN + 2.5) == pytest.approx(2.5)
+    assert task.regret(math.inf) == math.inf
+    assert task.regret(math.nan) == math.inf
+
+    class Peak(Task):
+        direction = "maximize"
+        optimal_value = 1.0
+
+        def __init__(self):
+            super().__init__()
+            self.space = {"x": Float(-1.0, 1.0)}
+
+        def evaluate(self, params):
+            return 1.0 - params["x"] ** 2
+
+    peak = Peak()
+    assert peak({"x": 0.5}) == pytest.approx(0.75)
+    assert peak.regret(0.75) == pytest.approx(0.25)
+    assert peak.regret(1.5) == 0.0
+
+    class Unknown(Peak):
+        optimal_value = None
+
+    assert math.isnan(Unknown().regret(0.3))
+
+
+def test_noise_is_seeded_and_centred():
+    params = {"x1": 0.0, "x2": 0.0}
+    clean = Branin()(params)
+    a = Branin(noise_std=0.5, seed=3)
+    b = Branin(noise_std=0.5, seed=3)
+    draws_a = np.array([a(params) for _ in range(400)])
+    draws_b = np.array([b(params) for _ in range(400)])
+    np.testing.assert_array_equal(draws_a, draws_b)
+    assert not np.allclose(draws_a, clean)
+    assert draws_a.mean() == pytest.approx(clean, abs=4 * 0.5 / math.sqrt(400))
+    assert draws_a.std() == pytest.approx(0.5, rel=0.15)
+    with pytest.raises(ValueError, match="noise_std"):
+        Branin(noise_std=-1.0)
+
+
+def test_name_override_and_pickling():
+    task = Branin(name="branin-noisy", noise_std=0.1, seed=0)
+    assert task.name == "branin-noisy"
+    assert Branin.name == "branin"
+    task({"x1": 1.0, "x2": 1.0})  # builds the cached botorch function
+    clone = pickle.loads(pickle.dumps(task))
+    assert clone.name == "branin-noisy"
+    assert Branin()(task.optimal_params[0]) == pytest.approx(BRANIN_MIN, abs=1e-9)
+    assert clone.regret(clone.optimal_value) == 0.0
+
+
+@pytest.mark.parametrize("name,cls", [("branin", Branin), ("hartmann6", Hartmann6)])
+def test_task_configs_instantiate_through_hydra(name, cls):
+    from hydra import compose, initialize_config_module
+    from hydra.utils import instantiate
+
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"task={name}", "seed=7"])
+    task = instantiate(cfg.task)
+    assert type(task) is cls
+    assert task.name == name == cfg.study
+    assert task.seed == 7 and task.noise_std == 0.0
+    assert task(task.optimal_params[0]) == pytest.approx(task.optimal_value, abs=1e-4)
