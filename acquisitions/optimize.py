@@ -45,11 +45,18 @@ class OptimizerSettings:
         num_restarts: Gradient-based restarts.
         raw_samples: Quasi-random points screened for the restarts.
         maxiter: L-BFGS-B iterations per restart.
+        sample_around_best: Also screen perturbations of the best evaluated
+            points as starting points (sharpens local convergence).
     """
 
     num_restarts: int = 10
     raw_samples: int = 512
     maxiter: int = 200
+    sample_around_best: bool = True
+
+    def options(self) -> dict[str, object]:
+        """Options for botorch's gradient-based optimizers."""
+        return {"maxiter": self.maxiter, "sample_around_best": self.sample_around_best}
 
 
 def _n_combinations(domain: Domain) -> float:

@@ -39,7 +39,6 @@ __all__ = ["main", "optimize", "run"]
 
 log = logging.getLogger(__name__)
 
-_FINISHED = (TrialState.COMPLETE, TrialState.FAILED)
 INTERRUPTED_EXIT_CODE = 130  # the shell's code for SIGINT
 
 
@@ -142,60 +141,30 @@ def run(
 def optimize(
     opt: Any, task: Any, n_trials: int, *, batch_size: int = 1, progress: bool = True
 ) -> tuple[dict[int, float], bool]:
-    """Ask, evaluate and tell until the study holds ``n_trials`` finished trials.
-
-    An exception raised by the objective fails that trial (``opt.fail``) and
-    the loop goes on. A KeyboardInterrupt fails the trials being evaluated
-    (reason ``interrupted``) and stops the loop.
-
-    Args:
-        opt: The ``Optimizer``.
-        task: A callable ``params -> float``.
-        n_trials: Target number of finished (COMPLETE or FAILED) trials.
-        batch_size: Trials asked at once (``ask_batch``) and evaluated in turn.
-        progress: Show a tqdm progress bar with the best value so far.
+    """Run ``bayesopt.minimize.run_loop`` on a task, with its regret in the progress bar.
 
     Returns:
-        ``({trial id: seconds its ask took}, interrupted)``; a batch's ask time
-        is shared equally among its trials.
+        ``({trial id: seconds its ask took}, interrupted)``.
     """
-    from tqdm.auto import tqdm
+    from bayesopt.minimize import run_loop
 
-    ask_seconds: dict[int, float] = {}
-    finished = _n_finished(opt)
-    bar = tqdm(total=n_trials, initial=min(finished, n_trials), unit="trial",
-               desc=str(getattr(task, "name", "trials")), disable=not progress,
-               dynamic_ncols=True)
-    _show_best(bar, opt, task)
-    interrupted = False
-    try:
-        while finished < n_trials:
-            k = min(batch_size, n_trials - finished)
-            t0 = time.perf_counter()
-            trials = opt.ask_batch(k) if k > 1 else [opt.ask()]
-            per_trial = (time.perf_counter() - t0) / len(trials)
-            ask_seconds.update({t.id: per_trial for t in trials})
-            for i, trial in enumerate(trials):
-                try:
-                    value = task(trial.params)
-                except KeyboardInterrupt:
-                    for t in trials[i:]:
-                        opt.fail(t, "interrupted (KeyboardInterrupt)")
-                    raise
-                except Exception as exc:  # the objective's failure is data, not a crash
-                    log.warning("trial %d failed: %s: %s", trial.id, type(exc).__name__, exc)
-                    opt.fail(trial, f"{type(exc).__name__}: {exc}")
-                else:
-                    opt.tell(trial, value)
-            finished = _n_finished(opt)
-            _show_best(bar, opt, task)
-            bar.update(min(finished, n_trials) - bar.n)
-    except KeyboardInterrupt:
-        interrupted = True
-        log.warning("interrupted after %d finished trials; writing the outputs", finished)
-    finally:
-        bar.close()
-    return ask_seconds, interrupted
+    regret = getattr(task, "regret", None)
+
+    def postfix(best: Any) -> dict[str, str]:
+        r = regret(best.value) if regret is not None else math.nan
+        return {"regret": f"{r:.3g}"} if math.isfinite(r) else {}
+
+    result = run_loop(
+        opt,
+        task,
+        n_trials,
+        batch_size=batch_size,
+        progress=progress,
+        desc=str(getattr(task, "name", "trials")),
+        postfix=postfix,
+        max_failure_rate=1.0,
+    )
+    return result.ask_seconds, result.interrupted
 
 
 def write_report(
@@ -220,14 +189,18 @@ def write_report(
     direction = task.direction
     regret = getattr(task, "regret", None)
     names = list(task.space)
-    rows = report.trial_rows(trials, names, direction=direction, regret=regret,
-                             ask_seconds=ask_seconds)
+    rows = report.trial_rows(
+        trials, names, direction=direction, regret=regret, ask_seconds=ask_seconds
+    )
     report.write_trials_csv(rows, out / "trials.csv")
 
     finished = report.finished_trials(trials)
     best_curve = report.best_so_far([t.value for t in finished], direction)
-    regret_curve = (report.regret_curve(trials, regret, direction)
-                    if regret is not None else [None] * len(finished))
+    regret_curve = (
+        report.regret_curve(trials, regret, direction)
+        if regret is not None
+        else [None] * len(finished)
+    )
     best = opt.best_trial
     simple_regret = regret_curve[-1] if regret_curve else None
     results = {
@@ -261,7 +234,7 @@ def write_report(
         log_y=has_regret,
         ylabel="best-so-far simple regret" if has_regret else "best-so-far value",
         title=f"{meta.get('task')} / {meta.get('surrogate')} + {meta.get('acquisition')}"
-              f" (seed {meta.get('seed')})",
+        f" (seed {meta.get('seed')})",
     )
     return results
 
@@ -276,15 +249,14 @@ def _registry_entry(node: Any, group: str) -> tuple[str, dict[str, Any]]:
     if isinstance(node, Mapping) and isinstance(node.get("name"), str):
         from omegaconf import OmegaConf
 
-        options = OmegaConf.to_container(node, resolve=True) if isinstance(
-            node, DictConfig) else dict(node)
+        options = (
+            OmegaConf.to_container(node, resolve=True)
+            if isinstance(node, DictConfig)
+            else dict(node)
+        )
         name = options.pop("name")
         return name, options
     raise ValueError(f"{group} config: expected a mapping with a `name` key, got {node!r}.")
-
-
-def _n_finished(opt: Any) -> int:
-    return sum(t.state in _FINISHED for t in opt.trials)
 
 
 def _initial_design_size(opt: Any, configured: Any) -> int | None:
@@ -296,19 +268,6 @@ def _initial_design_size(opt: Any, configured: Any) -> int | None:
     if sobol:
         return sobol
     return None if configured is None else int(configured)
-
-
-def _show_best(bar: Any, opt: Any, task: Any) -> None:
-    best = opt.best_trial
-    if best is None:
-        return
-    postfix = {"best": f"{best.value:.6g}"}
-    regret = getattr(task, "regret", None)
-    if regret is not None:
-        r = regret(best.value)
-        if math.isfinite(r):
-            postfix["regret"] = f"{r:.3g}"
-    bar.set_postfix(postfix, refresh=False)
 
 
 def _redact(url: str) -> str:
@@ -328,8 +287,10 @@ def _print_summary(results: Mapping[str, Any], out: Path) -> None:
     if results["best_value"] is None:
         print(f"no trial completed ({results['n_finished']} finished); outputs in {out}")
         return
-    print(f"best value {results['best_value']:.10g} (trial {results['best_trial_id']}) "
-          f"at {results['best_params']}")
+    print(
+        f"best value {results['best_value']:.10g} (trial {results['best_trial_id']}) "
+        f"at {results['best_params']}"
+    )
     if results["simple_regret"] is not None:
         print(f"simple regret {results['simple_regret']:.6g}")
     print(f"outputs in {out}")

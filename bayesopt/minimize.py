@@ -4,17 +4,33 @@ from __future__ import annotations
 
 import logging
 import numbers
+import time
 import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from bayesopt.optimizer import Optimizer
 from bayesopt.proposal import n_finished
-from bayesopt.trial import TrialState
+from bayesopt.trial import Trial, TrialState
 
-__all__ = ["minimize", "run_loop"]
+__all__ = ["LoopResult", "minimize", "run_loop"]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LoopResult:
+    """What a loop did besides filling the study.
+
+    Attributes:
+        ask_seconds: ``{trial id: seconds its ask took}`` for the trials asked
+            by this loop (a batch's time is shared equally among its trials).
+        interrupted: Whether a ``KeyboardInterrupt`` stopped the loop.
+    """
+
+    ask_seconds: dict[int, float] = field(default_factory=dict)
+    interrupted: bool = False
 
 
 def run_loop(
@@ -22,90 +38,112 @@ def run_loop(
     fn: Callable[[dict[str, Any]], Any],
     n_trials: int,
     *,
+    batch_size: int = 1,
     max_failure_rate: float = 0.5,
     progress: bool = True,
-    callback: Callable[[Optimizer, Any], None] | None = None,
-) -> Optimizer:
+    desc: str | None = None,
+    postfix: Callable[[Trial], dict[str, str]] | None = None,
+) -> LoopResult:
     """Ask, evaluate and tell until the study holds ``n_trials`` finished trials.
+
+    An exception raised by ``fn`` fails that trial and the loop goes on; a
+    ``KeyboardInterrupt`` fails the trials being evaluated (reason
+    ``interrupted``) and stops the loop with everything stored.
 
     Args:
         opt: The optimizer (a resumed study continues to the same total).
         fn: The objective, called with the parameter dict; returns a number.
         n_trials: Total COMPLETE or FAILED trials wanted in the study.
+        batch_size: Trials asked together (``ask_batch``), then evaluated in turn.
         max_failure_rate: Stop with ``RuntimeError`` once more than this
-            fraction of the finished trials failed (checked after 5 trials).
-        progress: Show a tqdm progress bar.
-        callback: Called as ``callback(opt, trial)`` after every tell.
+            fraction of the finished trials failed (checked from 5 trials on).
+        progress: Show a tqdm progress bar with the best value so far.
+        desc: Label of the progress bar (default: the study name).
+        postfix: Extra progress-bar fields computed from the best trial.
 
     Returns:
-        The optimizer. A ``KeyboardInterrupt`` stops the loop cleanly: the
-        running trial is recorded as FAILED (``interrupted``) and the loop
-        returns with everything stored.
+        A ``LoopResult``.
     """
-    if isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 0:
-        raise ValueError(f"n_trials: expected a non-negative integer, got {n_trials!r}.")
+    _check_count("n_trials", n_trials, minimum=0)
+    _check_count("batch_size", batch_size, minimum=1)
     if not (isinstance(max_failure_rate, numbers.Real) and 0 <= max_failure_rate <= 1):
         raise ValueError(
             f"max_failure_rate: expected a number in [0, 1], got {max_failure_rate!r}."
         )
     from tqdm.auto import tqdm
 
-    trials = opt.trials
-    done = n_finished(trials)
-    n_failed = sum(t.state is TrialState.FAILED for t in trials)
-    sign = -1.0 if opt.direction == "minimize" else 1.0
-    best = opt.best_trial
+    result = LoopResult()
+    finished = n_finished(opt.trials)
     bar = tqdm(
         total=n_trials,
-        initial=min(done, n_trials),
+        initial=min(finished, n_trials),
         disable=not progress,
         unit="trial",
-        desc=f"{opt.study_name}",
+        desc=desc or opt.study_name,
         dynamic_ncols=True,
     )
-    trial = None
+    trials: list[Trial] = []
     try:
-        while done < n_trials:
-            trial = opt.ask()
-            try:
-                value = fn(dict(trial.params))
-            except KeyboardInterrupt:
-                raise
-            except Exception as exc:  # noqa: BLE001 -- a failed evaluation is data
-                trial = opt.fail(trial, f"{type(exc).__name__}: {exc}")
-                logger.warning("trial %d failed: %s", trial.id, exc)
-            else:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    trial = opt.tell(trial, value)
-            if trial.state is TrialState.FAILED:
-                n_failed += 1
-            elif best is None or sign * trial.value > sign * best.value:
-                best = trial
-            done += 1
-            bar.update(1)
+        while finished < n_trials:
+            t0 = time.perf_counter()
+            k = min(batch_size, n_trials - finished)
+            trials = opt.ask_batch(k) if k > 1 else [opt.ask()]
+            per_trial = (time.perf_counter() - t0) / len(trials)
+            result.ask_seconds.update({t.id: per_trial for t in trials})
+            for i, trial in enumerate(trials):
+                _evaluate(opt, fn, trial, trials[i + 1 :])
+            trials = []
+            all_trials = opt.trials
+            finished = n_finished(all_trials)
+            bar.update(min(finished, n_trials) - bar.n)
+            best = opt.best_trial
             if best is not None:
-                bar.set_postfix(best=f"{best.value:.6g}", failed=n_failed)
-            if callback is not None:
-                callback(opt, trial)
-            trial = None
-            if done >= 5 and n_failed > max_failure_rate * done:
+                bar.set_postfix(
+                    {"best": f"{best.value:.6g}", **(postfix(best) if postfix else {})},
+                    refresh=False,
+                )
+            n_failed = sum(t.state is TrialState.FAILED for t in all_trials)
+            if finished >= 5 and n_failed > max_failure_rate * finished:
                 raise RuntimeError(
-                    f"minimize: {n_failed} of {done} trials failed, more than "
+                    f"{n_failed} of {finished} trials failed, more than "
                     f"max_failure_rate={max_failure_rate}; stopping. The failures are stored "
                     "in the study (see trial.attrs['fail_reason'])."
                 )
     except KeyboardInterrupt:
-        if trial is not None and trial.state is TrialState.RUNNING:
-            opt.fail(trial, "interrupted")
-        warnings.warn(
-            f"minimize: interrupted after {done} finished trials; the study is stored.",
-            UserWarning,
-            stacklevel=2,
-        )
+        for t in trials:  # a batch interrupted before its evaluation
+            _fail_if_running(opt, t.id, "interrupted (KeyboardInterrupt)")
+        result.interrupted = True
+        logger.warning("interrupted after %d finished trials; the study is stored", finished)
     finally:
         bar.close()
-    return opt
+    return result
+
+
+def _evaluate(
+    opt: Optimizer, fn: Callable[[dict[str, Any]], Any], trial: Trial, rest: list[Trial]
+) -> None:
+    try:
+        value = fn(dict(trial.params))
+    except KeyboardInterrupt:
+        for t in (trial, *rest):
+            _fail_if_running(opt, t.id, "interrupted (KeyboardInterrupt)")
+        raise
+    except Exception as exc:  # noqa: BLE001 -- a failed evaluation is data, not a crash
+        logger.warning("trial %d failed: %s: %s", trial.id, type(exc).__name__, exc)
+        opt.fail(trial, f"{type(exc).__name__}: {exc}")
+        return
+    opt.tell(trial, value)
+
+
+def _fail_if_running(opt: Optimizer, trial_id: int, reason: str) -> None:
+    current = opt.storage.get_trial(opt._study_id, trial_id)
+    if current is not None and current.state is TrialState.RUNNING:
+        opt.fail(trial_id, reason)
+
+
+def _check_count(label: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{label}: expected an integer >= {minimum}, got {value!r}.")
 
 
 def minimize(
@@ -141,4 +179,12 @@ def minimize(
         2.0
     """
     opt = Optimizer(space, **optimizer_kwargs)
-    return run_loop(opt, fn, n_trials, max_failure_rate=max_failure_rate, progress=progress)
+    if run_loop(
+        opt, fn, n_trials, max_failure_rate=max_failure_rate, progress=progress
+    ).interrupted:
+        warnings.warn(
+            "minimize: interrupted; the study so far is stored in the optimizer.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return opt

@@ -404,10 +404,10 @@ class Optimizer:
                 f"COMPLETE trials, the study has {n_done}."
             )
         seed = _proposal.derive_seed(self.seed, len(trials), salt=1)
+        # the objective's model: completed trials only, no imputed failures
+        X, Y, _ = _proposal.training_data(self.space, trials, self.direction, False)
         with _proposal.seeded(seed):
-            model, _ = _proposal.fit_model(
-                self.space, trials, self.direction, self.surrogate, seed
-            )
+            model, _ = _proposal.fit_model(self.space, X, Y, self.surrogate, seed)
         return model
 
     def recommend(self) -> Trial | None:

@@ -98,19 +98,40 @@ def _oriented(value: float, direction: str) -> float:
     return -value if direction == "minimize" else value
 
 
-def training_data(space: Space, trials: Sequence[Trial], direction: str) -> tuple[Any, Any, Any]:
+#: ``fail_reason`` values that say nothing about the point itself (the worker
+#: died or was stopped): such trials stay pending but get no imputed value.
+NOT_THE_POINTS_FAULT = ("stale", "interrupted")
+
+
+def failed_at_point(trial: Trial) -> bool:
+    """Whether a FAILED trial failed because of its point (not a dead or stopped worker)."""
+    reason = str(trial.attrs.get("fail_reason", ""))
+    return trial.state is TrialState.FAILED and not reason.startswith(NOT_THE_POINTS_FAULT)
+
+
+def training_data(
+    space: Space, trials: Sequence[Trial], direction: str, impute_failures: bool = True
+) -> tuple[Any, Any, Any]:
     """Encoded ``X`` (``n x d``), oriented ``Y`` (``n x 1``) and pending ``p x d``.
 
     Pending points are the RUNNING and FAILED trials: a failed point stays
-    pending for good, so a region that always fails is not proposed again.
+    pending for good. Pending points alone only discourage the exact points
+    already tried, so with ``impute_failures`` a point whose evaluation failed
+    also enters the training data with the worst observed outcome: a region
+    that always fails then looks bad to the model and is not proposed again.
     """
     import torch
 
     done = [t for t in trials if t.state is TrialState.COMPLETE]
     pending = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.FAILED)]
+    ys = [_oriented(t.value, direction) for t in done]
+    if impute_failures and ys:
+        failed = [t for t in pending if failed_at_point(t)]
+        done = done + failed
+        ys = ys + [min(ys)] * len(failed)
     dtype = torch.float64
     X = torch.tensor([space.encode(t.params) for t in done], dtype=dtype).reshape(-1, len(space))
-    Y = torch.tensor([_oriented(t.value, direction) for t in done], dtype=dtype).reshape(-1, 1)
+    Y = torch.tensor(ys, dtype=dtype).reshape(-1, 1)
     P = torch.tensor([space.encode(t.params) for t in pending], dtype=dtype).reshape(
         -1, len(space)
     )
@@ -145,11 +166,8 @@ def domain_of(space: Space) -> Any:
     return Domain(bounds=bounds, discrete=space.discrete_columns(), categorical=cats)
 
 
-def fit_model(
-    space: Space, trials: Sequence[Trial], direction: str, surrogate: Any, seed: int
-) -> tuple[Any, dict[str, Any]]:
-    """Fit ``surrogate`` to the completed trials; returns ``(model, attrs)``."""
-    X, Y, _ = training_data(space, trials, direction)
+def fit_model(space: Space, X: Any, Y: Any, surrogate: Any, seed: int) -> tuple[Any, dict]:
+    """Fit ``surrogate`` to ``X`` (``n x d``) and ``Y`` (``n x 1``); returns ``(model, attrs)``."""
     t0 = time.perf_counter()
     model = surrogate.fit(X, Y, columns_of(space), seed)
     attrs = {"surrogate": surrogate.name, "fit_seconds": round(time.perf_counter() - t0, 4)}
@@ -228,7 +246,7 @@ def _model_proposal(
 
     t0 = time.perf_counter()
     X, Y, P = training_data(space, trials, direction)
-    model, attrs = fit_model(space, trials, direction, surrogate, seed)
+    model, attrs = fit_model(space, X, Y, surrogate, seed)
     domain = domain_of(space)
     context = AcquisitionContext(
         X_baseline=X,

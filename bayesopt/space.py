@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -23,9 +24,15 @@ MAX_DISCRETE_VALUES = 1000
 
 _JSON_SCALARS = (str, int, float, bool, type(None))
 
+try:  # numpy booleans are not numbers either (numpy is optional for the space)
+    from numpy import bool_ as np_bool
+except ImportError:  # pragma: no cover
+    np_bool = bool
+
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A real number (Python or numpy), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np_bool))
 
 
 class Parameter:
@@ -107,7 +114,11 @@ class _Numeric(Parameter):
         return (v - self.low) / (self.high - self.low)
 
     def _from_unit(self, u: float) -> float:
-        u = min(max(float(u), 0.0), 1.0)
+        u = float(u)
+        if u <= 0.0:
+            return self.low
+        if u >= 1.0:
+            return self.high
         if self.log:
             v = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
         else:
@@ -345,7 +356,7 @@ class Space:
         return len(self.params)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Space) and self.to_json() == other.to_json()
+        return isinstance(other, Space) and self.dumps() == other.dumps()
 
     def __repr__(self) -> str:
         return f"Space({self.params!r})"
@@ -453,7 +464,9 @@ class Space:
 
     def diff(self, other: Space) -> list[str]:
         """Human-readable differences between two spaces (empty when equal)."""
-        a, b = self.to_json(), other.to_json()
+        # compare JSON text, so True, 1 and 1.0 are different choices
+        a = {k: json.dumps(v) for k, v in self.to_json().items()}
+        b = {k: json.dumps(v) for k, v in other.to_json().items()}
         out = [f"parameter {k!r} only in the stored space" for k in a if k not in b]
         out += [f"parameter {k!r} not in the stored space" for k in b if k not in a]
         out += [

@@ -35,6 +35,36 @@ __all__ = ["GPSurrogate"]
 
 logger = logging.getLogger(__name__)
 
+def _matern(batch_shape: torch.Size, ard_num_dims: int, active_dims: Any = None) -> Any:
+    """Matern-5/2 with the Gamma(3, 6) lengthscale prior of earlier botorch versions."""
+    from gpytorch.kernels import MaternKernel
+    from gpytorch.priors import GammaPrior
+
+    return MaternKernel(
+        nu=2.5,
+        ard_num_dims=ard_num_dims,
+        batch_shape=batch_shape,
+        active_dims=active_dims,
+        lengthscale_prior=GammaPrior(3.0, 6.0),
+    )
+
+
+def _matern_wide(batch_shape: torch.Size, ard_num_dims: int, active_dims: Any = None) -> Any:
+    from gpytorch.kernels import MaternKernel
+    from gpytorch.priors import LogNormalPrior
+
+    return MaternKernel(
+        nu=2.5,
+        ard_num_dims=ard_num_dims,
+        batch_shape=batch_shape,
+        active_dims=active_dims,
+        lengthscale_prior=LogNormalPrior(0.0, 1.0),
+    )
+
+
+#: kernel name -> factory(d, active_dims, batch_shape), or None for botorch's default
+_KERNELS: dict[str, Any] = {"rbf": None, "matern": _matern, "matern_wide": _matern_wide}
+
 _FIT_ERRORS = (ModelFittingError, NotPSDError, NanError, RuntimeError, ValueError)
 
 
@@ -46,15 +76,25 @@ class GPSurrogate(Surrogate):
         retry_jitter: Cholesky jitter (float64) of the retry after a failed fit.
         max_attempts: Restarts (hyperparameters resampled from the priors)
             inside one fit attempt.
+        kernel: ``"rbf"`` (botorch's default, dimension-scaled lengthscale
+            prior) or ``"matern"`` (Matern-5/2 with Gamma priors).
     """
 
     name = "gp"
     includes_observation_noise = True
 
     def __init__(
-        self, *, device: str = "cpu", retry_jitter: float = 1e-4, max_attempts: int = 5
+        self,
+        *,
+        device: str = "cpu",
+        retry_jitter: float = 1e-4,
+        max_attempts: int = 5,
+        kernel: str = "rbf",
     ) -> None:
         super().__init__(device=device)
+        if kernel not in _KERNELS:
+            raise ValueError(f"kernel: expected one of {sorted(_KERNELS)}, got {kernel!r}.")
+        self.kernel = kernel
         self.retry_jitter = retry_jitter
         self.max_attempts = max_attempts
         self._last_good: dict[str, Tensor] | None = None
@@ -67,9 +107,19 @@ class GPSurrogate(Surrogate):
         # still standardized while truly constant outcomes keep unit scale.
         floor = max(1e-12 * float(Y.abs().max()), 1e-300)
         transform = Standardize(m=1, min_stdv=floor)
+        factory = _KERNELS[self.kernel]
         if cat_dims:
-            return MixedSingleTaskGP(X, Y, cat_dims=cat_dims, outcome_transform=transform)
-        return SingleTaskGP(X, Y, outcome_transform=transform)
+            return MixedSingleTaskGP(
+                X, Y, cat_dims=cat_dims, outcome_transform=transform, cont_kernel_factory=factory
+            )
+        covar = None
+        if factory is not None:
+            from gpytorch.kernels import ScaleKernel
+            from gpytorch.priors import GammaPrior
+
+            base = factory(batch_shape=torch.Size(), ard_num_dims=X.shape[-1])
+            covar = ScaleKernel(base, outputscale_prior=GammaPrior(2.0, 0.15 if self.kernel == 'matern' else 1.0))
+        return SingleTaskGP(X, Y, outcome_transform=transform, covar_module=covar)
 
     def _fit_once(self, model: SingleTaskGP) -> None:
         mll = ExactMarginalLogLikelihood(model.likelihood, model)

@@ -226,11 +226,13 @@ class SQLStorage:
                         created_at=time.time(),
                     )
                 )
-        except IntegrityError:  # another process created it first
-            pass
+        except IntegrityError:  # another process created it first: it is not ours
+            created = False
+        else:
+            created = True
         study = self.load_study(name)
         assert study is not None
-        return study, True
+        return study, created
 
     def study_names(self) -> list[str]:
         """Names of every stored study."""

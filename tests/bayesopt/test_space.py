@@ -1,0 +1,380 @@
+"""Search spaces: encoding, decoding, validation, persistence."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from bayesopt import Categorical, Float, Int, Space
+
+# --- encode / decode round trips ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "code"),
+    [
+        (Float(-5.0, 10.0), -5.0, 0.0),
+        (Float(-5.0, 10.0), 10.0, 1.0),
+        (Float(-5.0, 10.0), 2.5, 0.5),
+        (Float(1e-5, 1e-1, log=True), 1e-3, 0.5),
+        (Float(1e-5, 1e-1, log=True), 1e-5, 0.0),
+        (Float(0.0, 1.0, step=0.25), 0.75, 0.75),
+        (Int(1, 5), 3, 0.5),
+        (Int(0, 10, step=2), 4, 0.4),
+        (Int(1, 100, log=True), 10, 0.5),
+    ],
+)
+def test_numeric_encode_and_round_trip(param, value, code):
+    assert param.encode(value) == pytest.approx(code, abs=1e-12)
+    back = param.decode(param.encode(value))
+    assert back == pytest.approx(value, rel=1e-12)
+    assert type(back) is type(value)
+
+
+@pytest.mark.parametrize(
+    ("param", "u", "expected"),
+    [
+        (Float(0.0, 1.0, step=0.25), 0.3, 0.25),
+        (Float(0.0, 1.0, step=0.25), 0.4, 0.5),
+        (Float(-1.0, 1.0, step=0.5), 0.7, 0.5),  # -1 + 0.7 * 2 = 0.4
+        (Int(1, 4), 0.4, 2),  # 1 + 0.4 * 3 = 2.2
+        (Int(1, 4), 0.6, 3),  # 2.8
+        (Int(0, 10, step=2), 0.35, 4),  # 3.5 -> grid point 4
+        (Int(0, 10, step=2), 0.25, 2),  # 2.5 -> grid point 2
+    ],
+)
+def test_decode_snaps_to_grid(param, u, expected):
+    v = param.decode(u)
+    assert v == expected
+    assert type(v) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # The geometric midpoint of 3 and 4 is sqrt(12) = 3.464: rounding in log space
+        # would give 4, rounding in the user's units gives 3.
+        (3.48, 3),
+        (3.52, 4),
+        (31.4, 31),
+        (31.6, 32),
+        (1.49, 1),
+    ],
+)
+def test_log_int_rounds_in_user_units(value, expected):
+    p = Int(1, 100, log=True)
+    u = math.log(value) / math.log(100)
+    assert p.decode(u) == expected
+    assert type(p.decode(u)) is int
+    # the model sees the rounded value
+    assert p.encode(p.decode(u)) == pytest.approx(math.log(expected) / math.log(100), abs=1e-12)
+
+
+def test_categorical_mixed_json_scalars_are_distinct():
+    choices = ["a", 1, 1.0, True, None, 2.5, False, 0]
+    p = Categorical(choices)
+    assert p.choices == tuple(choices)
+    assert [p.encode(c) for c in choices] == [float(i) for i in range(len(choices))]
+    for i, c in enumerate(choices):
+        back = p.decode(float(i))
+        assert back == c
+        assert type(back) is type(c)
+    assert p.decode(3.0) is True
+    assert type(p.decode(1.0)) is int
+    assert type(p.decode(2.0)) is float
+    assert p.decode(4.0) is None
+    # codes are rounded and clipped
+    assert p.decode(0.4) == "a"
+    assert p.decode(2.6) is True
+    assert p.decode(-3.0) == "a"
+    assert p.decode(99.0) == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "index"),
+    [(1, 1), (1.0, 2), (True, 3), (None, 4), (False, 6), (0, 7)],
+)
+def test_categorical_validate_keeps_types_apart(value, index):
+    p = Categorical(["a", 1, 1.0, True, None, 2.5, False, 0])
+    got = p.validate("c", value)
+    assert got == value
+    assert type(got) is type(value)
+    assert p.encode(value) == float(index)
+
+
+@pytest.mark.parametrize(("choices", "value"), [([True, False], 1), ([1, 2], True), ([1, 2], 1.0)])
+def test_categorical_validate_rejects_lookalikes(choices, value):
+    with pytest.raises(ValueError, match=rf"'flag'.*{value!r}"):
+        Categorical(choices).validate("flag", value)
+
+
+def test_space_decode_gives_plain_python_types():
+    space = Space(
+        {
+            "x": Float(-5.0, 10.0),
+            "lr": Float(1e-5, 1e-1, log=True),
+            "s": Float(0.0, 1.0, step=0.1),
+            "n": Int(1, 4),
+            "m": Int(1, 1000, log=True),
+            "c": Categorical(["relu", 3, None]),
+        }
+    )
+    for row in (
+        [0.3, 0.7, 0.44, 0.6, 0.5, 1.0],
+        np.array([0.3, 0.7, 0.44, 0.6, 0.5, 1.0]),
+        [np.float32(0.9), np.float64(0.1), np.float64(1.0), np.float64(0.0), 0.99, 2.2],
+    ):
+        p = space.decode(list(row))
+        assert list(p) == ["x", "lr", "s", "n", "m", "c"]
+        for name in ("x", "lr", "s"):
+            assert type(p[name]) is float, name
+        for name in ("n", "m"):
+            assert type(p[name]) is int, name
+        assert p == space.validate(p)
+        # decoding is idempotent: what the model sees is what the user gets
+        assert space.decode(space.encode(p)) == p
+
+
+def test_from_unit_gives_plain_types_and_equal_categorical_shares():
+    space = Space({"x": Float(0.0, 2.0), "n": Int(0, 3), "c": Categorical(["a", "b", "c"])})
+    p = space.from_unit([0.5, 0.5, 0.5])
+    assert p == {"x": 1.0, "n": 2, "c": "b"}  # 0 + 0.5 * 3 = 1.5 rounds half to even
+    assert type(p["x"]) is float and type(p["n"]) is int
+    assert [space.from_unit([0.0, 0.0, u])["c"] for u in (0.0, 0.33, 0.34, 0.66, 0.67, 1.0)] == [
+        "a",
+        "a",
+        "b",
+        "b",
+        "c",
+        "c",
+    ]
+
+
+# --- bounds are inclusive ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "param",
+    [
+        Float(-5.0, 10.0),
+        Float(1e-5, 1e-1, log=True),
+        Float(0.001, 7.3, log=True),
+        Float(0.1, 0.7, step=0.2),
+        Int(1, 4),
+        Int(1, 100, log=True),
+        Int(3, 17, log=True),
+        Int(-10, 10, step=5),
+    ],
+)
+def test_bounds_are_inclusive(param):
+    assert param.decode(0.0) == param.low
+    assert param.decode(1.0) == param.high
+    assert param.decode(-0.5) == param.low
+    assert param.decode(1.5) == param.high
+    assert param.validate("p", param.low) == param.low
+    assert param.validate("p", param.high) == param.high
+    assert type(param.decode(0.0)) is type(param.decode(1.0))
+
+
+def test_grids_of_discrete_parameters():
+    assert Int(1, 4).grid() == pytest.approx([0.0, 1 / 3, 2 / 3, 1.0])
+    assert Float(0.0, 1.0, step=0.25).grid() == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0])
+    assert Float(0.0, 1.0).grid() is None
+    assert Categorical(["a", "b", "c"]).grid() == [0.0, 1.0, 2.0]
+    space = Space({"x": Float(0, 1), "n": Int(1, 4), "c": Categorical([1, 2])})
+    assert space.bounds() == [(0.0, 1.0), (0.0, 1.0), (0.0, 1.0)]
+    assert space.categorical_columns() == {2: 2}
+    assert list(space.discrete_columns()) == [1]
+    assert Space({"n": Int(1, 4), "c": Categorical([1, 2, 3])}).n_combinations() == 12
+    assert space.n_combinations() == math.inf
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "exc", "match"),
+    [
+        # low >= high
+        (lambda: Float(1.0, 1.0), ValueError, r"low=1\.0, high=1\.0"),
+        (lambda: Float(2.0, -1.0), ValueError, r"low=2\.0, high=-1\.0"),
+        (lambda: Int(3, 3), ValueError, r"low=3, high=3"),
+        (lambda: Int(5, 2), ValueError, r"low=5, high=2"),
+        # non-finite bounds
+        (lambda: Float(0.0, math.inf), ValueError, r"`high`.*inf"),
+        (lambda: Float(-math.inf, 0.0), ValueError, r"`low`.*-inf"),
+        (lambda: Float(math.nan, 1.0), ValueError, r"`low`.*nan"),
+        (lambda: Int(0, math.inf), ValueError, r"`high`.*inf"),
+        # not a number
+        (lambda: Float("0", 1.0), TypeError, r"`low`.*'0'"),
+        (lambda: Float(0.0, None), TypeError, r"`high`.*None"),
+        (lambda: Float(False, 1.0), TypeError, r"`low`.*False"),
+        # log scale with low <= 0
+        (lambda: Float(0.0, 1.0, log=True), ValueError, r"log.*low=0\.0"),
+        (lambda: Float(-1.0, 1.0, log=True), ValueError, r"log.*low=-1\.0"),
+        (lambda: Int(0, 10, log=True), ValueError, r"log.*low=0"),
+        # non-integral Int bounds
+        (lambda: Int(0.5, 3), ValueError, r"`low`.*0\.5"),
+        (lambda: Int(0, 2.5), ValueError, r"`high`.*2\.5"),
+        # steps
+        (lambda: Float(0.0, 1.0, step=0.3), ValueError, r"step=0\.3.*\[0\.0, 1\.0\]"),
+        (lambda: Int(0, 10, step=3), ValueError, r"step=3.*\[0, 10\]"),
+        (lambda: Float(0.0, 1.0, step=0.0), ValueError, r"`step`.*0\.0"),
+        (lambda: Float(0.0, 1.0, step=-0.5), ValueError, r"`step`.*-0\.5"),
+        (lambda: Int(0, 10, step=2.5), ValueError, r"`step`.*2\.5"),
+        # categorical choices
+        (lambda: Categorical([]), ValueError, r"`choices`.*empty"),
+        (lambda: Categorical(()), ValueError, r"`choices`.*empty"),
+        (lambda: Categorical(["a", "b", "a"]), ValueError, r"duplicate choice 'a'"),
+        (lambda: Categorical([1, 2, 1]), ValueError, r"duplicate choice 1\b"),
+        (lambda: Categorical([None, None]), ValueError, r"duplicate choice None"),
+        (lambda: Categorical([0.5, 0.5]), ValueError, r"duplicate choice 0\.5"),
+        (lambda: Categorical([True, True]), ValueError, r"duplicate choice True"),
+        (lambda: Categorical([[1, 2], 3]), TypeError, r"JSON scalars.*\[1, 2\].*list"),
+        (lambda: Categorical([{"a": 1}]), TypeError, r"JSON scalars.*\{'a': 1\}.*dict"),
+        (lambda: Categorical([(1,)]), TypeError, r"JSON scalars.*\(1,\).*tuple"),
+        (lambda: Categorical([b"x"]), TypeError, r"JSON scalars.*b'x'.*bytes"),
+        (lambda: Categorical([1 + 2j]), TypeError, r"JSON scalars.*\(1\+2j\).*complex"),
+        (lambda: Categorical([1.0, math.nan]), ValueError, r"finite.*nan"),
+        (lambda: Categorical("abc"), TypeError, r"`choices`.*'abc'"),
+        (lambda: Categorical(3), TypeError, r"`choices`.*3"),
+        # spaces
+        (lambda: Space({}), ValueError, r"empty"),
+        (lambda: Space([Float(0, 1)]), TypeError, r"dict of parameters"),
+        (lambda: Space({"x": (0, 1)}), TypeError, r"'x'.*\(0, 1\)"),
+        (lambda: Space({"": Float(0, 1)}), TypeError, r"names.*''"),
+        (lambda: Space({3: Float(0, 1)}), TypeError, r"names.*3"),
+    ],
+)
+def test_bad_space_input_is_rejected_with_a_clear_message(make, exc, match):
+    with pytest.raises(exc, match=match):
+        make()
+
+
+SPACE = Space(
+    {
+        "x": Float(-5.0, 10.0),
+        "s": Float(0.0, 1.0, step=0.25),
+        "n": Int(1, 4),
+        "c": Categorical(["relu", "tanh", None]),
+    }
+)
+GOOD = {"x": 0.0, "s": 0.5, "n": 2, "c": "tanh"}
+
+
+@pytest.mark.parametrize(
+    ("change", "exc", "match"),
+    [
+        ({"x": 10.5}, ValueError, r"'x'.*10\.5"),
+        ({"x": -5.000001}, ValueError, r"'x'.*-5\.000001"),
+        ({"x": math.nan}, ValueError, r"'x'.*nan"),
+        ({"x": math.inf}, ValueError, r"'x'.*inf"),
+        ({"x": "1.0"}, TypeError, r"'x'.*'1\.0'"),
+        ({"x": None}, TypeError, r"'x'.*None"),
+        ({"x": True}, TypeError, r"'x'.*True"),
+        ({"s": 0.3}, ValueError, r"'s'.*0\.3"),
+        ({"n": 2.5}, ValueError, r"'n'.*2\.5"),
+        ({"n": 5}, ValueError, r"'n'.*5"),
+        ({"n": 0}, ValueError, r"'n'.*0"),
+        ({"c": "sigmoid"}, ValueError, r"'c'.*'sigmoid'"),
+        ({"c": ["relu"]}, ValueError, r"'c'.*\['relu'\]"),
+        ({"c": 0}, ValueError, r"'c'.*0"),
+    ],
+)
+def test_validate_rejects_values_outside_the_space(change, exc, match):
+    with pytest.raises(exc, match=match):
+        SPACE.validate({**GOOD, **change})
+
+
+def test_validate_rejects_unknown_and_missing_names():
+    with pytest.raises(ValueError, match=r"unknown.*'y'"):
+        SPACE.validate({**GOOD, "y": 1.0})
+    with pytest.raises(ValueError, match=r"missing.*'n'"):
+        SPACE.validate({k: v for k, v in GOOD.items() if k != "n"})
+    with pytest.raises(TypeError, match=r"dict.*\[1, 2\]"):
+        SPACE.validate([1, 2])
+
+
+def test_validate_returns_plain_values_in_column_order():
+    got = SPACE.validate({"c": None, "n": 3.0, "s": 1, "x": 2})
+    assert list(got) == ["x", "s", "n", "c"]
+    assert got == {"x": 2.0, "s": 1.0, "n": 3, "c": None}
+    assert type(got["x"]) is float and type(got["s"]) is float and type(got["n"]) is int
+
+
+# --- persistence and comparison ---------------------------------------------------------------
+
+
+def test_to_json_from_json_round_trip():
+    space = Space(
+        {
+            "x": Float(-5.0, 10.0),
+            "lr": Float(1e-5, 1e-1, log=True),
+            "s": Float(0.0, 1.0, step=0.125),
+            "n": Int(1, 4),
+            "m": Int(2, 512, log=True),
+            "k": Int(0, 20, step=5),
+            "c": Categorical(["a", 1, 1.0, True, None]),
+        }
+    )
+    text = json.dumps(space.to_json())
+    for data in (space.to_json(), text, json.loads(text), space.dumps()):
+        back = Space.from_json(data)
+        assert back == space
+        assert back.names == space.names
+        assert back.diff(space) == []
+        assert back.to_json() == space.to_json()
+        assert back.params == space.params
+        assert [type(c) for c in back.params["c"].choices] == [str, int, float, bool, type(None)]
+        # the rebuilt space encodes and decodes identically
+        row = [0.3, 0.7, 0.5, 0.6, 0.5, 0.55, 3.0]
+        assert back.decode(row) == space.decode(row)
+
+
+def test_from_json_rejects_unknown_parameter_type():
+    with pytest.raises(ValueError, match=r"'wavelet'.*'w'"):
+        Space.from_json({"w": {"type": "wavelet", "low": 0, "high": 1}})
+
+
+def test_diff_names_each_difference():
+    a = Space({"x": Float(0.0, 1.0), "n": Int(1, 4), "c": Categorical(["a", "b"])})
+    assert a.diff(a) == []
+    assert a.diff(Space.from_json(a.to_json())) == []
+
+    (d,) = a.diff(Space({"x": Float(0.0, 2.0), "n": Int(1, 4), "c": Categorical(["a", "b"])}))
+    assert "'x'" in d and "1.0" in d and "2.0" in d
+
+    (d,) = a.diff(
+        Space({"x": Float(0.0, 1.0), "n": Int(1, 4, log=True), "c": Categorical(["a", "b"])})
+    )
+    assert "'n'" in d
+
+    diffs = a.diff(Space({"x": Float(0.0, 1.0), "n": Int(1, 4), "z": Categorical(["a", "b"])}))
+    assert len(diffs) == 2
+    assert any("'c'" in d for d in diffs) and any("'z'" in d for d in diffs)
+
+    (d,) = a.diff(Space({"n": Int(1, 4), "x": Float(0.0, 1.0), "c": Categorical(["a", "b"])}))
+    assert "order" in d
+
+    (d,) = a.diff(Space({"x": Float(0.0, 1.0), "n": Int(1, 4), "c": Categorical(["b", "a"])}))
+    assert "'c'" in d
+
+
+@pytest.mark.parametrize(
+    ("stored", "given"),
+    [
+        ([0, 1], [False, True]),
+        ([1, 2], [1.0, 2.0]),
+        (["a", 1], ["a", True]),
+    ],
+)
+def test_categorical_choices_of_different_json_types_are_a_different_space(stored, given):
+    # True, 1 and 1.0 are distinct choices, so a space that swaps one for another differs.
+    a = Space({"c": Categorical(stored)})
+    b = Space({"c": Categorical(given)})
+    assert a != b
+    (d,) = a.diff(b)
+    assert "'c'" in d

@@ -1,0 +1,47 @@
+"""Shared fixtures: temporary database URLs and a small acquisition-optimizer budget.
+
+Nothing here touches global random state; every optimizer in the tests takes an
+explicit seed.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# One torch thread per process: the tests share two busy cores with other jobs.
+os.environ.setdefault("BAYESOPT_TORCH_THREADS", "1")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    """A fresh SQLite database file in the test's temporary directory."""
+    return f"sqlite:///{tmp_path / 'study.db'}"
+
+
+@pytest.fixture
+def fast_settings():
+    """A small acquisition-optimizer budget that keeps model-based asks well under a second."""
+    from acquisitions.optimize import OptimizerSettings
+
+    return OptimizerSettings(num_restarts=2, raw_samples=64, maxiter=50)
+
+
+@pytest.fixture
+def make_optimizer(fast_settings):
+    """Build optimizers with the fast budget; every one is closed at teardown."""
+    from bayesopt import Optimizer
+
+    made = []
+
+    def make(space, **kwargs):
+        kwargs.setdefault("optimizer_settings", fast_settings)
+        kwargs.setdefault("seed", 0)
+        opt = Optimizer(space, **kwargs)
+        made.append(opt)
+        return opt
+
+    yield make
+    for opt in made:
+        opt.close()
