@@ -106,6 +106,7 @@ class Acquisition(ABC):
 _REGISTRY: dict[str, str | type[Acquisition]] = {
     "qlognei": "acquisitions.noisy_ei:QLogNEI",
     "qnei": "acquisitions.noisy_ei:QNEI",
+    "logei": "acquisitions.ei:LogEI",
 }
 
 

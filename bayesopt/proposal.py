@@ -166,14 +166,33 @@ def domain_of(space: Space) -> Any:
     return Domain(bounds=bounds, discrete=space.discrete_columns(), categorical=cats)
 
 
-def fit_model(space: Space, X: Any, Y: Any, surrogate: Any, seed: int) -> tuple[Any, dict]:
-    """Fit ``surrogate`` to ``X`` (``n x d``) and ``Y`` (``n x 1``); returns ``(model, attrs)``."""
+#: Trial attribute holding the surrogate's ``last_state`` after a model-based proposal.
+STATE_ATTR = "model_state"
+
+
+def latest_state(trials: Sequence[Trial], surrogate: Any) -> dict[str, Any] | None:
+    """The surrogate state stored with the newest model-based trial of this surrogate."""
+    for t in reversed(trials):
+        if t.attrs.get("surrogate") == surrogate.name and STATE_ATTR in t.attrs:
+            return t.attrs[STATE_ATTR]
+    return None
+
+
+def fit_model(
+    space: Space, X: Any, Y: Any, surrogate: Any, seed: int, init: dict[str, Any] | None = None
+) -> tuple[Any, dict]:
+    """Fit ``surrogate`` to ``X`` (``n x d``) and ``Y`` (``n x 1``); returns ``(model, attrs)``.
+
+    ``init`` is a state stored by an earlier fit (a reproducible warm start).
+    """
     t0 = time.perf_counter()
-    model = surrogate.fit(X, Y, columns_of(space), seed)
+    model = surrogate.fit(X, Y, columns_of(space), seed, init=init)
     attrs = {"surrogate": surrogate.name, "fit_seconds": round(time.perf_counter() - t0, 4)}
     fallback = getattr(surrogate, "last_fallback", None)
     if fallback:
         attrs["fallback"] = fallback
+    if surrogate.last_state is not None:
+        attrs[STATE_ATTR] = surrogate.last_state
     return model, attrs
 
 
@@ -246,7 +265,7 @@ def _model_proposal(
 
     t0 = time.perf_counter()
     X, Y, P = training_data(space, trials, direction)
-    model, attrs = fit_model(space, X, Y, surrogate, seed)
+    model, attrs = fit_model(space, X, Y, surrogate, seed, latest_state(trials, surrogate))
     domain = domain_of(space)
     context = AcquisitionContext(
         X_baseline=X,

@@ -199,8 +199,13 @@ def plot_convergence(
     if log_y and drawn:
         ax.set_yscale("log")
     if n_initial:
-        ax.axvline(n_initial + 0.5, color="grey", linestyle="--", linewidth=1,
-                   label=f"initial design ({n_initial})")
+        ax.axvline(
+            n_initial + 0.5,
+            color="grey",
+            linestyle="--",
+            linewidth=1,
+            label=f"initial design ({n_initial})",
+        )
     ax.set_xlabel("finished trials")
     ax.set_ylabel(ylabel)
     if title:

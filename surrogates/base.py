@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -75,9 +75,20 @@ class Surrogate(ABC):
 
     def __init__(self, *, device: str = "cpu") -> None:
         self.device = device
+        #: JSON-able state of the last successful fit (e.g. hyperparameters), or None.
+        #: The optimizer stores it with the trial and passes it back as ``init``
+        #: to the next fit, so warm starts are reproducible across processes.
+        self.last_state: dict[str, Any] | None = None
 
     @abstractmethod
-    def fit(self, X: Tensor, Y: Tensor, columns: Sequence[Column], seed: int) -> Model:
+    def fit(
+        self,
+        X: Tensor,
+        Y: Tensor,
+        columns: Sequence[Column],
+        seed: int,
+        init: Mapping[str, Any] | None = None,
+    ) -> Model:
         """Fit to data and return a botorch model.
 
         Args:
@@ -85,6 +96,8 @@ class Surrogate(ABC):
             Y: ``n x 1`` outcomes, larger is better, on the user's scale.
             columns: ``d`` column descriptions.
             seed: Seed for any randomness in fitting.
+            init: ``last_state`` of an earlier fit on this study, for a warm
+                start (a surrogate may ignore it).
 
         Returns:
             A botorch ``Model`` whose posterior is on the scale of ``Y``.

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -34,6 +34,7 @@ from surrogates.base import Column, FitError, Surrogate
 __all__ = ["GPSurrogate"]
 
 logger = logging.getLogger(__name__)
+
 
 def _matern(batch_shape: torch.Size, ard_num_dims: int, active_dims: Any = None) -> Any:
     """Matern-5/2 with the Gamma(3, 6) lengthscale prior of earlier botorch versions."""
@@ -65,6 +66,26 @@ def _matern_wide(batch_shape: torch.Size, ard_num_dims: int, active_dims: Any = 
 #: kernel name -> factory(d, active_dims, batch_shape), or None for botorch's default
 _KERNELS: dict[str, Any] = {"rbf": None, "matern": _matern, "matern_wide": _matern_wide}
 
+
+def _likelihood(min_noise: float) -> Any:
+    """The LogNormal(-4, 1) noise prior of botorch, with a lower floor than its 1e-4.
+
+    The noise variance is in standardized units: botorch's floor of 1e-4 is a
+    noise standard deviation of 1% of the outcomes' spread, which blurs the
+    last digits of deterministic objectives with a wide range (Branin's
+    values span 0.4 to 300).
+    """
+    from gpytorch.constraints import GreaterThan
+    from gpytorch.likelihoods import GaussianLikelihood
+    from gpytorch.priors import LogNormalPrior
+
+    prior = LogNormalPrior(loc=-4.0, scale=1.0)
+    return GaussianLikelihood(
+        noise_prior=prior,
+        noise_constraint=GreaterThan(min_noise, transform=None, initial_value=prior.mode),
+    )
+
+
 _FIT_ERRORS = (ModelFittingError, NotPSDError, NanError, RuntimeError, ValueError)
 
 
@@ -90,14 +111,19 @@ class GPSurrogate(Surrogate):
         retry_jitter: float = 1e-4,
         max_attempts: int = 5,
         kernel: str = "rbf",
+        mean: str = "constant",
+        min_noise: float = 1e-6,
     ) -> None:
         super().__init__(device=device)
         if kernel not in _KERNELS:
             raise ValueError(f"kernel: expected one of {sorted(_KERNELS)}, got {kernel!r}.")
         self.kernel = kernel
+        self.mean = mean
+        if not (isinstance(min_noise, (int, float)) and min_noise > 0):
+            raise ValueError(f"min_noise: expected a positive number, got {min_noise!r}.")
+        self.min_noise = float(min_noise)
         self.retry_jitter = retry_jitter
         self.max_attempts = max_attempts
-        self._last_good: dict[str, Tensor] | None = None
         #: Why the last fit needed a fallback (``None`` if it did not).
         self.last_fallback: str | None = None
 
@@ -108,9 +134,15 @@ class GPSurrogate(Surrogate):
         floor = max(1e-12 * float(Y.abs().max()), 1e-300)
         transform = Standardize(m=1, min_stdv=floor)
         factory = _KERNELS[self.kernel]
+        likelihood = _likelihood(self.min_noise)
         if cat_dims:
             return MixedSingleTaskGP(
-                X, Y, cat_dims=cat_dims, outcome_transform=transform, cont_kernel_factory=factory
+                X,
+                Y,
+                cat_dims=cat_dims,
+                outcome_transform=transform,
+                cont_kernel_factory=factory,
+                likelihood=likelihood,
             )
         covar = None
         if factory is not None:
@@ -118,8 +150,21 @@ class GPSurrogate(Surrogate):
             from gpytorch.priors import GammaPrior
 
             base = factory(batch_shape=torch.Size(), ard_num_dims=X.shape[-1])
-            covar = ScaleKernel(base, outputscale_prior=GammaPrior(2.0, 0.15 if self.kernel == 'matern' else 1.0))
-        return SingleTaskGP(X, Y, outcome_transform=transform, covar_module=covar)
+            rate = 0.15 if self.kernel == "matern" else 1.0
+            covar = ScaleKernel(base, outputscale_prior=GammaPrior(2.0, rate))
+        mean = None
+        if self.mean == "zero":
+            from gpytorch.means import ZeroMean
+
+            mean = ZeroMean()
+        return SingleTaskGP(
+            X,
+            Y,
+            outcome_transform=transform,
+            covar_module=covar,
+            mean_module=mean,
+            likelihood=likelihood,
+        )
 
     def _fit_once(self, model: SingleTaskGP) -> None:
         mll = ExactMarginalLogLikelihood(model.likelihood, model)
@@ -129,14 +174,32 @@ class GPSurrogate(Surrogate):
                 mll, optimizer_kwargs={"options": {"maxiter": 200}}, max_attempts=self.max_attempts
             )
 
-    def _hyperparameters(self, model: SingleTaskGP) -> dict[str, Tensor]:
-        return {
-            k: v.detach().clone()
-            for k, v in model.state_dict().items()
-            if not k.startswith("outcome_transform")
-        }
+    @staticmethod
+    def _state(model: SingleTaskGP) -> dict[str, list]:
+        """The fitted hyperparameters (raw parameters) as JSON-able lists."""
+        return {k: v.detach().cpu().tolist() for k, v in model.named_parameters()}
 
-    def fit(self, X: Tensor, Y: Tensor, columns: Sequence[Column], seed: int) -> SingleTaskGP:
+    @staticmethod
+    def _load_state(model: SingleTaskGP, state: Mapping[str, Any]) -> bool:
+        """Copy the matching entries of ``state`` into ``model``; whether any matched."""
+        matched = False
+        with torch.no_grad():
+            for k, p in model.named_parameters():
+                if k in state:
+                    value = torch.as_tensor(state[k], dtype=p.dtype, device=p.device)
+                    if value.shape == p.shape and torch.isfinite(value).all():
+                        p.copy_(value)
+                        matched = True
+        return matched
+
+    def fit(
+        self,
+        X: Tensor,
+        Y: Tensor,
+        columns: Sequence[Column],
+        seed: int,
+        init: Mapping[str, Any] | None = None,
+    ) -> SingleTaskGP:
         """Fit the GP by maximizing the marginal likelihood (with fallbacks).
 
         Args:
@@ -144,6 +207,8 @@ class GPSurrogate(Surrogate):
             Y: ``n x 1`` outcomes (maximization, user scale).
             columns: ``d`` column descriptions.
             seed: Seed for restarts from the priors.
+            init: Hyperparameters of an earlier fit (``last_state``) to start
+                from; they are also what a failed fit falls back to.
 
         Returns:
             A fitted ``SingleTaskGP`` / ``MixedSingleTaskGP`` in eval mode.
@@ -154,10 +219,13 @@ class GPSurrogate(Surrogate):
         X = X.to(device=self.device, dtype=torch.float64)
         Y = Y.to(device=self.device, dtype=torch.float64)
         self.last_fallback = None
+        fallback_state = init if init is not None else self.last_state
         errors: list[str] = []
         for jitter in (None, self.retry_jitter):
             torch.manual_seed(seed)
             model = self._build(X, Y, columns)
+            if init is not None and jitter is None:
+                self._load_state(model, init)
             try:
                 if jitter is None:
                     self._fit_once(model)
@@ -170,9 +238,9 @@ class GPSurrogate(Surrogate):
                 continue
             if jitter is not None:
                 self.last_fallback = f"fit retried with jitter {jitter:g} after {errors[0]}"
-            self._last_good = self._hyperparameters(model)
+            self.last_state = self._state(model)
             return model.eval()
-        return self._reuse_last_good(X, Y, columns, errors)
+        return self._reuse(X, Y, columns, fallback_state, errors)
 
     def _check_finite(self, model: SingleTaskGP, X: Tensor) -> None:
         model.eval()
@@ -181,20 +249,27 @@ class GPSurrogate(Surrogate):
             if not (torch.isfinite(post.mean).all() and torch.isfinite(post.variance).all()):
                 raise ModelFittingError("the fitted model predicts non-finite values")
 
-    def _reuse_last_good(
-        self, X: Tensor, Y: Tensor, columns: Sequence[Column], errors: list[str]
+    def _reuse(
+        self,
+        X: Tensor,
+        Y: Tensor,
+        columns: Sequence[Column],
+        state: Mapping[str, Any] | None,
+        errors: list[str],
     ) -> SingleTaskGP:
         reason = "; ".join(errors)
-        if self._last_good is not None:
+        if state is not None:
             model = self._build(X, Y, columns)
             try:
-                model.load_state_dict(self._last_good, strict=False)
+                if not self._load_state(model, state):
+                    raise ValueError("no hyperparameter matches this model")
                 self._check_finite(model, X)
             except _FIT_ERRORS as exc:
                 reason += f"; reusing the last good hyperparameters failed: {exc}"
             else:
                 self.last_fallback = f"fit failed ({reason}); reused the last good hyperparameters"
                 warnings.warn(f"GP {self.last_fallback}", RuntimeWarning, stacklevel=3)
+                self.last_state = dict(state)
                 return model.eval()
         raise FitError(f"GP fit failed: {reason}")
 

@@ -111,12 +111,11 @@ def test_ask_latency_smoke(tmp_path):
     assert "bayesopt cpu" in ask_latency.format_table(doc["results"], OPTIMIZERS)
 
 
-@pytest.mark.slow
 def test_branin_regret_ci(tmp_path):
     """Our default reaches a median Branin regret below 0.05 in 30 evaluations (3 seeds).
 
-    The CI version of the benchmark's target (median < 0.005 over 10 seeds); about 75 s on
-    two cores, hence ``slow``.
+    The CI version of the benchmark's target (median < 0.005 over 10 seeds); about 30 s on
+    two idle cores.
     """
     doc = compare_optuna.main([
         "--tasks", "branin", "--seeds", "0", "1", "2", "--budget", "30",
