@@ -50,21 +50,8 @@ def _matern(batch_shape: torch.Size, ard_num_dims: int, active_dims: Any = None)
     )
 
 
-def _matern_wide(batch_shape: torch.Size, ard_num_dims: int, active_dims: Any = None) -> Any:
-    from gpytorch.kernels import MaternKernel
-    from gpytorch.priors import LogNormalPrior
-
-    return MaternKernel(
-        nu=2.5,
-        ard_num_dims=ard_num_dims,
-        batch_shape=batch_shape,
-        active_dims=active_dims,
-        lengthscale_prior=LogNormalPrior(0.0, 1.0),
-    )
-
-
 #: kernel name -> factory(d, active_dims, batch_shape), or None for botorch's default
-_KERNELS: dict[str, Any] = {"rbf": None, "matern": _matern, "matern_wide": _matern_wide}
+_KERNELS: dict[str, Any] = {"rbf": None, "matern": _matern}
 
 
 def _likelihood(min_noise: float) -> Any:
@@ -99,6 +86,7 @@ class GPSurrogate(Surrogate):
             inside one fit attempt.
         kernel: ``"rbf"`` (botorch's default, dimension-scaled lengthscale
             prior) or ``"matern"`` (Matern-5/2 with Gamma priors).
+        min_noise: Floor of the noise variance, in standardized units.
     """
 
     name = "gp"
@@ -111,14 +99,12 @@ class GPSurrogate(Surrogate):
         retry_jitter: float = 1e-4,
         max_attempts: int = 5,
         kernel: str = "rbf",
-        mean: str = "constant",
         min_noise: float = 1e-6,
     ) -> None:
         super().__init__(device=device)
         if kernel not in _KERNELS:
             raise ValueError(f"kernel: expected one of {sorted(_KERNELS)}, got {kernel!r}.")
         self.kernel = kernel
-        self.mean = mean
         if not (isinstance(min_noise, (int, float)) and min_noise > 0):
             raise ValueError(f"min_noise: expected a positive number, got {min_noise!r}.")
         self.min_noise = float(min_noise)
@@ -150,19 +136,12 @@ class GPSurrogate(Surrogate):
             from gpytorch.priors import GammaPrior
 
             base = factory(batch_shape=torch.Size(), ard_num_dims=X.shape[-1])
-            rate = 0.15 if self.kernel == "matern" else 1.0
-            covar = ScaleKernel(base, outputscale_prior=GammaPrior(2.0, rate))
-        mean = None
-        if self.mean == "zero":
-            from gpytorch.means import ZeroMean
-
-            mean = ZeroMean()
+            covar = ScaleKernel(base, outputscale_prior=GammaPrior(2.0, 0.15))
         return SingleTaskGP(
             X,
             Y,
             outcome_transform=transform,
             covar_module=covar,
-            mean_module=mean,
             likelihood=likelihood,
         )
 
@@ -278,4 +257,9 @@ class GPSurrogate(Surrogate):
 
     def options(self) -> dict[str, Any]:
         """Constructor options (for records)."""
-        return {"retry_jitter": self.retry_jitter, "max_attempts": self.max_attempts}
+        return {
+            "retry_jitter": self.retry_jitter,
+            "max_attempts": self.max_attempts,
+            "kernel": self.kernel,
+            "min_noise": self.min_noise,
+        }
