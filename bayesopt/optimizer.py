@@ -55,7 +55,7 @@ class Optimizer:
         seed: Study seed; ``None`` draws one and stores it with the study.
         storage: ``None`` (in memory), ``"sqlite:///study.db"`` or a PostgreSQL URL.
         study: Study name inside the storage; an existing one is resumed.
-        n_initial: Sobol points before the model (default ``max(5, d + 3)``, at most 20).
+        n_initial: Sobol points before the model (default ``max(4, d // 2 + 1)``, at most 20).
         heartbeat_interval: Seconds between heartbeats of this process's running
             trials (database storages only; ``None`` disables).
         grace_period: A RUNNING trial whose heartbeat is older than this is

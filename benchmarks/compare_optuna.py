@@ -66,7 +66,9 @@ __all__ = [
     "OptunaSession",
     "OurSession",
     "Session",
+    "DETERMINISTIC_PAIR",
     "OURS",
+    "OUR_VARIANTS",
     "OPTUNA_SAMPLERS",
     "TASKS",
     "configure_threads",
@@ -85,8 +87,20 @@ __all__ = [
 OURS = "bayesopt"
 #: The configuration of ours that is compared (the library's defaults).
 OUR_SETTINGS: dict[str, Any] = {"surrogate": "gp", "acquisition": "qlognei"}
-#: Optuna samplers by table name; the first one is the main comparison.
-OPTUNA_SAMPLERS = ("optuna-gp", "optuna-tpe", "random")
+#: Our variants by table name -> GP surrogate options on top of ``OUR_SETTINGS``.
+#: ``bayesopt-det`` is told the objective is noise-free (``deterministic=True``).
+OUR_VARIANTS: dict[str, dict[str, Any]] = {OURS: {}, "bayesopt-det": {"deterministic": True}}
+#: Optuna samplers by table name -> (sampler class name, options besides the seed);
+#: the first one is the main comparison. ``optuna-gp-det`` is GPSampler with
+#: ``deterministic_objective=True``, the counterpart of ``bayesopt-det``.
+OPTUNA_SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "optuna-gp": ("GPSampler", {"n_startup_trials": 10}),
+    "optuna-gp-det": ("GPSampler", {"n_startup_trials": 10, "deterministic_objective": True}),
+    "optuna-tpe": ("TPESampler", {}),
+    "random": ("RandomSampler", {}),
+}
+#: The noise-free pair added by ``--deterministic``.
+DETERMINISTIC_PAIR = ("bayesopt-det", "optuna-gp-det")
 #: Task name -> (class name in ``benchmarks.synthetic``, default evaluation budget).
 TASKS: dict[str, tuple[str, int]] = {"branin": ("Branin", 30), "hartmann6": ("Hartmann6", 60)}
 
@@ -169,13 +183,17 @@ def load_task(name: str) -> Any:
 
 
 def make_our_optimizer(
-    space: Mapping[str, Any], direction: str, seed: int, n_initial: int | None = None
+    space: Mapping[str, Any],
+    direction: str,
+    seed: int,
+    n_initial: int | None = None,
+    variant: str = OURS,
 ) -> Any:
-    """Our optimizer with the compared settings (``OUR_SETTINGS``)."""
+    """Our optimizer with the compared settings (``OUR_SETTINGS`` + ``OUR_VARIANTS[variant]``)."""
     from bayesopt import Optimizer
 
     return Optimizer(dict(space), direction=direction, seed=seed, n_initial=n_initial,
-                     **OUR_SETTINGS)
+                     surrogate_options=OUR_VARIANTS[variant], **OUR_SETTINGS)
 
 
 def make_optuna_sampler(name: str, seed: int) -> Any:
@@ -186,13 +204,12 @@ def make_optuna_sampler(name: str, seed: int) -> Any:
     """
     import optuna
 
-    if name == "optuna-gp":
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=10)
-    if name == "optuna-tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    raise ValueError(f"Unknown Optuna sampler {name!r}; expected one of {OPTUNA_SAMPLERS}.")
+    if name not in OPTUNA_SAMPLERS:
+        raise ValueError(
+            f"Unknown Optuna sampler {name!r}; expected one of {sorted(OPTUNA_SAMPLERS)}."
+        )
+    cls_name, options = OPTUNA_SAMPLERS[name]
+    return getattr(optuna.samplers, cls_name)(seed=seed, **options)
 
 
 def optuna_distributions(space: Mapping[str, Any]) -> dict[str, Any]:
@@ -270,9 +287,9 @@ class Session:
 class OurSession(Session):
     """Our ``Optimizer`` with ``OUR_SETTINGS``."""
 
-    def __init__(self, task: Any, seed: int) -> None:
+    def __init__(self, task: Any, seed: int, variant: str = OURS) -> None:
         super().__init__()
-        self.opt = make_our_optimizer(task.space, task.direction, seed)
+        self.opt = make_our_optimizer(task.space, task.direction, seed, variant=variant)
 
     def _ask(self) -> tuple[Any, dict[str, Any]]:
         trial = self.opt.ask()
@@ -315,8 +332,8 @@ class OptunaSession(Session):
 
 def open_session(optimizer: str, task: Any, seed: int) -> Session:
     """A ``Session`` of ``optimizer`` (``OURS`` or one of ``OPTUNA_SAMPLERS``) on ``task``."""
-    if optimizer == OURS:
-        return OurSession(task, seed)
+    if optimizer in OUR_VARIANTS:
+        return OurSession(task, seed, optimizer)
     return OptunaSession(task, optimizer, seed)
 
 
@@ -440,12 +457,16 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--budget", type=int, default=None,
                         help="evaluations per run for every task "
                              "(default: branin 30, hartmann6 60)")
-    parser.add_argument("--optimizers", nargs="+", choices=(OURS, *OPTUNA_SAMPLERS),
+    parser.add_argument("--optimizers", nargs="+", choices=(*OUR_VARIANTS, *OPTUNA_SAMPLERS),
                         default=None,
                         help=f"optimizers to run (default: {OURS} optuna-gp, plus the baselines "
                              "with --baselines)")
     parser.add_argument("--baselines", action="store_true",
                         help="also run Optuna TPE and random search")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="also run both GPs told the objective is noise-free "
+                             "(bayesopt-det: deterministic=True; optuna-gp-det: "
+                             "deterministic_objective=True)")
     parser.add_argument("--workers", type=int, default=1,
                         help="parallel processes; runs are distributed over them (default: 1)")
     parser.add_argument("--threads", type=int, default=None,
@@ -463,6 +484,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             args.optimizers += ["optuna-tpe", "random"]
     elif args.baselines:
         args.optimizers += [o for o in ("optuna-tpe", "random") if o not in args.optimizers]
+    if args.deterministic:
+        args.optimizers += [o for o in DETERMINISTIC_PAIR if o not in args.optimizers]
     return args
 
 
@@ -517,7 +540,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "budgets": {t: args.budget or TASKS[t][1] for t in args.tasks},
             "optimizers": args.optimizers,
             "our_settings": OUR_SETTINGS,
-            "optuna_gp": {"n_startup_trials": 10, "deterministic_objective": False},
+            "our_variants": OUR_VARIANTS,
+            "optuna_samplers": OPTUNA_SAMPLERS,
             "workers": args.workers,
             "torch_threads": threads,
             "optuna_version": optuna.__version__,

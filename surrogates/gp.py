@@ -54,7 +54,7 @@ def _matern(batch_shape: torch.Size, ard_num_dims: int, active_dims: Any = None)
 _KERNELS: dict[str, Any] = {"rbf": None, "matern": _matern}
 
 
-def _likelihood(min_noise: float) -> Any:
+def _likelihood(min_noise: float, fixed: bool = False) -> Any:
     """The LogNormal(-4, 1) noise prior of botorch, with a lower floor than its 1e-4.
 
     The noise variance is in standardized units: botorch's floor of 1e-4 is a
@@ -66,6 +66,11 @@ def _likelihood(min_noise: float) -> Any:
     from gpytorch.likelihoods import GaussianLikelihood
     from gpytorch.priors import LogNormalPrior
 
+    if fixed:
+        likelihood = GaussianLikelihood(noise_constraint=GreaterThan(min_noise * 0.5))
+        likelihood.noise = min_noise
+        likelihood.noise_covar.raw_noise.requires_grad_(False)
+        return likelihood
     prior = LogNormalPrior(loc=-4.0, scale=1.0)
     return GaussianLikelihood(
         noise_prior=prior,
@@ -87,6 +92,9 @@ class GPSurrogate(Surrogate):
         kernel: ``"rbf"`` (botorch's default, dimension-scaled lengthscale
             prior) or ``"matern"`` (Matern-5/2 with Gamma priors).
         min_noise: Floor of the noise variance, in standardized units.
+        deterministic: The objective has no observation noise: the noise
+            variance is fixed at ``min_noise`` instead of learned, so the GP
+            interpolates (as Optuna's ``deterministic_objective=True``).
     """
 
     name = "gp"
@@ -100,6 +108,7 @@ class GPSurrogate(Surrogate):
         max_attempts: int = 5,
         kernel: str = "rbf",
         min_noise: float = 1e-6,
+        deterministic: bool = False,
     ) -> None:
         super().__init__(device=device)
         if kernel not in _KERNELS:
@@ -108,6 +117,7 @@ class GPSurrogate(Surrogate):
         if not (isinstance(min_noise, (int, float)) and min_noise > 0):
             raise ValueError(f"min_noise: expected a positive number, got {min_noise!r}.")
         self.min_noise = float(min_noise)
+        self.deterministic = bool(deterministic)
         self.retry_jitter = retry_jitter
         self.max_attempts = max_attempts
         #: Why the last fit needed a fallback (``None`` if it did not).
@@ -120,7 +130,7 @@ class GPSurrogate(Surrogate):
         floor = max(1e-12 * float(Y.abs().max()), 1e-300)
         transform = Standardize(m=1, min_stdv=floor)
         factory = _KERNELS[self.kernel]
-        likelihood = _likelihood(self.min_noise)
+        likelihood = _likelihood(self.min_noise, self.deterministic)
         if cat_dims:
             return MixedSingleTaskGP(
                 X,
@@ -262,4 +272,5 @@ class GPSurrogate(Surrogate):
             "max_attempts": self.max_attempts,
             "kernel": self.kernel,
             "min_noise": self.min_noise,
+            "deterministic": self.deterministic,
         }
