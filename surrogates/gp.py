@@ -219,7 +219,7 @@ class GPSurrogate(Surrogate):
                 if jitter is None:
                     self._fit_once(model)
                 else:
-                    with cholesky_jitter(double=jitter, float_value=jitter):
+                    with cholesky_jitter(float_value=jitter, double_value=jitter):
                         self._fit_once(model)
                 self._check_finite(model, X)
             except _FIT_ERRORS as exc:

@@ -1,0 +1,127 @@
+import warnings
+
+import pytest
+import torch
+from botorch.models import MixedSingleTaskGP, SingleTaskGP
+
+from surrogates import Column, FitError, get_surrogate
+from surrogates.gp import GPSurrogate
+
+
+def _data(n=12, d=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.rand(n, d, generator=g, dtype=torch.float64)
+    Y = (torch.sin(6 * X[:, :1]) + X[:, 1:2] ** 2) * 50.0 + 1e3  # far from zero mean, wide range
+    return X, Y
+
+
+COLS = [Column("a", "continuous"), Column("b", "continuous")]
+
+
+def test_registry_builds_the_gp_with_options():
+    gp = get_surrogate("gp", kernel="matern", min_noise=1e-5)
+    assert isinstance(gp, GPSurrogate) and gp.kernel == "matern" and gp.min_noise == 1e-5
+    with pytest.raises(ValueError, match=r"kernel.*'laplace'"):
+        GPSurrogate(kernel="laplace")
+    with pytest.raises(ValueError, match=r"min_noise.*-1"):
+        GPSurrogate(min_noise=-1)
+
+
+@pytest.mark.parametrize("shape", [(5, 2), (3, 4, 2)])
+def test_posterior_shapes_and_scale(shape):
+    X, Y = _data()
+    model = GPSurrogate().fit(X, Y, COLS, seed=0)
+    assert isinstance(model, SingleTaskGP)
+    post = model.posterior(torch.rand(*shape, dtype=torch.float64))
+    assert post.mean.shape == (*shape[:-1], 1)
+    assert post.variance.shape == (*shape[:-1], 1)
+    # on the scale of Y: the mean at the training points is close to Y (std of Y ~ 30)
+    fit_mean = model.posterior(X).mean
+    assert (fit_mean - Y).abs().max() < 0.1 * Y.std()
+
+
+def test_deterministic_fixes_the_noise_and_interpolates():
+    X, Y = _data()
+    model = GPSurrogate(deterministic=True, min_noise=1e-6).fit(X, Y, COLS, seed=0)
+    assert model.likelihood.noise.item() == pytest.approx(1e-6, rel=1e-6)
+    assert (model.posterior(X).mean - Y).abs().max() < 1e-3 * Y.std()
+
+
+def test_categorical_columns_use_the_mixed_gp():
+    X, Y = _data(d=2)
+    X[:, 1] = torch.arange(12, dtype=torch.float64) % 3
+    cols = [Column("a", "continuous"), Column("c", "categorical", n_categories=3)]
+    model = GPSurrogate().fit(X, Y, cols, seed=0)
+    assert isinstance(model, MixedSingleTaskGP)
+    assert model.posterior(X[:4]).mean.shape == (4, 1)
+
+
+def test_same_seed_same_fit():
+    X, Y = _data()
+    a = GPSurrogate().fit(X, Y, COLS, seed=3).posterior(X).mean
+    b = GPSurrogate().fit(X, Y, COLS, seed=3).posterior(X).mean
+    assert torch.equal(a, b)
+
+
+def test_a_failed_fit_reuses_the_last_good_state_then_raises(monkeypatch):
+    X, Y = _data()
+    gp = GPSurrogate()
+    good = gp.fit(X, Y, COLS, seed=0)
+    state = gp.last_state
+    assert state and "covar_module.raw_lengthscale" in state
+
+    def broken(model):
+        raise RuntimeError("cholesky_cpu: not positive-definite")
+
+    monkeypatch.setattr(gp, "_fit_once", broken)
+    with pytest.warns(RuntimeWarning, match="reused the last good hyperparameters"):
+        reused = gp.fit(X, Y, COLS, seed=0)
+    assert "not positive-definite" in gp.last_fallback
+    assert torch.allclose(reused.posterior(X).mean, good.posterior(X).mean, atol=1e-6)
+
+    fresh = GPSurrogate()
+    monkeypatch.setattr(fresh, "_fit_once", broken)
+    with pytest.raises(FitError, match="not positive-definite"):
+        fresh.fit(X, Y, COLS, seed=0)
+
+
+def test_warm_start_from_a_stored_state_is_reproducible():
+    X, Y = _data(n=15)
+    gp = GPSurrogate()
+    gp.fit(X[:14], Y[:14], COLS, seed=0)
+    state = gp.last_state
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        a = GPSurrogate().fit(X, Y, COLS, seed=1, init=state).posterior(X).mean
+        b = GPSurrogate().fit(X, Y, COLS, seed=1, init=state).posterior(X).mean
+    assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("scale", [1e9, 1e-9])
+def test_extreme_scales_and_constant_outcomes(scale):
+    X, Y = _data()
+    Y = 3.0 * scale + (Y - Y.mean()) / Y.std() * scale * 1e-3
+    model = GPSurrogate().fit(X, Y, COLS, seed=0)
+    mean = model.posterior(X).mean
+    assert torch.isfinite(mean).all()
+    assert (mean - Y).abs().max() < 0.2 * Y.std()
+    const = GPSurrogate().fit(X, torch.full_like(Y, scale), COLS, seed=0)
+    assert torch.allclose(const.posterior(X).mean, torch.full_like(Y, scale), rtol=1e-6)
+
+
+def test_a_failed_fit_is_retried_with_more_jitter(monkeypatch):
+    X, Y = _data()
+    gp = GPSurrogate()
+    calls = []
+    real = gp._fit_once
+
+    def flaky(model):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("NotPSDError: matrix not positive definite")
+        real(model)
+
+    monkeypatch.setattr(gp, "_fit_once", flaky)
+    model = gp.fit(X, Y, COLS, seed=0)
+    assert len(calls) == 2 and "retried with jitter" in gp.last_fallback
+    assert (model.posterior(X).mean - Y).abs().max() < 0.1 * Y.std()
