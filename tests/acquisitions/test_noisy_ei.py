@@ -1,0 +1,65 @@
+import math
+
+import pytest
+import torch
+from botorch.acquisition.analytic import LogExpectedImprovement
+from botorch.acquisition.logei import qLogExpectedImprovement, qLogNoisyExpectedImprovement
+from botorch.models import SingleTaskGP
+
+from acquisitions import AcquisitionContext, Domain, available_acquisitions, get_acquisition
+
+
+def _setup(pending=False):
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(10, 2, generator=g, dtype=torch.float64)
+    Y = torch.sin(5 * X).sum(-1, keepdim=True)
+    model = SingleTaskGP(X, Y).eval()
+    P = torch.rand(2, 2, generator=g, dtype=torch.float64) if pending else None
+    bounds = torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    ctx = AcquisitionContext(X, Y, P, float(Y.max()), Domain(bounds), seed=7)
+    return model, ctx
+
+
+def test_registry_lists_names_and_refuses_unknown_ones():
+    assert {"qlognei", "qnei", "logei"} <= set(available_acquisitions())
+    with pytest.raises(ValueError, match=r"'qei2'.*valid names are \["):
+        get_acquisition("qei2")
+    with pytest.raises(ValueError, match=r"num_samples.*0"):
+        get_acquisition("qlognei", num_samples=0)
+
+
+def test_qlognei_is_seeded_and_takes_pending_points():
+    model, ctx = _setup(pending=True)
+    a = get_acquisition("qlognei").build(model, ctx)
+    b = get_acquisition("qlognei").build(model, ctx)
+    assert isinstance(a, qLogNoisyExpectedImprovement)
+    # incremental noisy EI: pending points join the baseline the candidate must beat
+    assert torch.equal(a.X_baseline[-2:], ctx.X_pending)
+    x = torch.rand(5, 1, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    va, vb = a(x), b(x)
+    assert torch.equal(va, vb) and torch.isfinite(va).all()
+
+
+def test_a_pending_point_is_worth_much_less_once_pending():
+    # Re-proposing a pending point adds (almost) nothing over the pending point itself.
+    model, ctx = _setup(pending=True)
+    _, ctx_free = _setup(pending=False)
+    x = ctx.X_pending[:1].unsqueeze(0)
+    with_pending = get_acquisition("qlognei").build(model, ctx)(x).item()
+    without = get_acquisition("qlognei").build(model, ctx_free)(x).item()
+    assert with_pending < without - 2.0  # log scale: at least e^2 times smaller
+
+
+def test_logei_is_analytic_without_pending_and_matches_the_closed_form():
+    model, ctx = _setup()
+    acq = get_acquisition("logei").build(model, ctx)
+    assert isinstance(acq, LogExpectedImprovement)
+    x = torch.tensor([[0.2, 0.9]], dtype=torch.float64)
+    post = model.posterior(x)
+    mu, sigma = post.mean.item(), post.variance.sqrt().item()
+    z = (mu - ctx.best_f) / sigma
+    normal = torch.distributions.Normal(0.0, 1.0)
+    ei = sigma * (z * normal.cdf(torch.tensor(z)) + normal.log_prob(torch.tensor(z)).exp())
+    assert acq(x.unsqueeze(0)).item() == pytest.approx(math.log(ei.item()), rel=1e-6)
+    _, ctx_p = _setup(pending=True)
+    assert isinstance(get_acquisition("logei").build(model, ctx_p), qLogExpectedImprovement)
