@@ -16,7 +16,6 @@ integer grids larger than ``bayesopt.space.MAX_DISCRETE_VALUES``.
 from __future__ import annotations
 
 import itertools
-import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -209,12 +208,3 @@ def optimize_acquisition(
     if not torch.isfinite(X).all():
         raise RuntimeError(f"acquisition optimizer ({strategy}) returned non-finite points")
     return X.clamp(domain.bounds[0], domain.bounds[1])
-
-
-def count_points(domain: Domain) -> float:
-    """Number of points in a finite domain (``inf`` if any column is continuous)."""
-    if domain.candidates is not None:
-        return float(domain.candidates.shape[0])
-    if len(domain.discrete) + len(domain.categorical) < domain.dim:
-        return math.inf
-    return _n_combinations(domain)

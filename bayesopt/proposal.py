@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import time
 import warnings
@@ -321,8 +320,3 @@ def _make_distinct(
 def n_finished(trials: Sequence[Trial]) -> int:
     """Number of COMPLETE or FAILED trials (what ``n_trials`` counts)."""
     return sum(t.state in (TrialState.COMPLETE, TrialState.FAILED) for t in trials)
-
-
-def is_finite_number(value: Any) -> bool:
-    """Whether ``value`` is a finite real number."""
-    return isinstance(value, float) and math.isfinite(value)

@@ -388,10 +388,6 @@ class Space:
         """Decode a row of ``d`` column values to user values (rounded, plain types)."""
         return {k: p.decode(u) for (k, p), u in zip(self.params.items(), row, strict=True)}
 
-    def round_trip(self, row: Sequence[float]) -> list[float]:
-        """Encode the decoding of ``row``: the point the model will actually see."""
-        return self.encode(self.decode(row))
-
     def from_unit(self, row: Sequence[float]) -> dict[str, Any]:
         """Decode a point of the unit cube (Sobol) to user values.
 
