@@ -51,8 +51,11 @@ def test_continuous_finds_the_maximizer():
 
 def test_integer_and_categorical_columns_take_admissible_values():
     grid = [i / 3 for i in range(4)]  # Int(0, 3) encoded
-    dom = Domain(_bounds(4, torch.tensor([1.0, 1.0, 1.0, 3.0], dtype=torch.float64)),
-                 discrete={1: grid}, categorical={3: [0.0, 1.0, 2.0, 3.0]})
+    dom = Domain(
+        _bounds(4, torch.tensor([1.0, 1.0, 1.0, 3.0], dtype=torch.float64)),
+        discrete={1: grid},
+        categorical={3: [0.0, 1.0, 2.0, 3.0]},
+    )
     X = optimize_acquisition(Quadratic(TARGET), dom)
     assert X[0, 0].item() == pytest.approx(0.3, abs=1e-4)
     assert X[0, 1].item() == pytest.approx(2 / 3)  # the grid point nearest 0.7

@@ -24,7 +24,11 @@ def _cli(*overrides: str, cwd: Path, check: bool = True) -> subprocess.Completed
     env["HYDRA_FULL_ERROR"] = "1"
     proc = subprocess.run(
         [sys.executable, "-m", "bayesopt", *overrides],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if check:
         assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -45,8 +49,16 @@ def branin_run(tmp_path_factory) -> Path:
     """One CLI run: branin, 8 trials, 4 of them Sobol."""
     root = tmp_path_factory.mktemp("cli")
     run_dir = root / "run"
-    proc = _cli("task=branin", "surrogate=gp", "acquisition=qlognei", "n_trials=8",
-                "n_initial=4", "seed=0", f"hydra.run.dir={run_dir}", cwd=root)
+    proc = _cli(
+        "task=branin",
+        "surrogate=gp",
+        "acquisition=qlognei",
+        "n_trials=8",
+        "n_initial=4",
+        "seed=0",
+        f"hydra.run.dir={run_dir}",
+        cwd=root,
+    )
     assert "simple regret" in proc.stdout
     return run_dir
 
@@ -76,17 +88,17 @@ def test_cli_results_agree_with_trials_csv(branin_run):
     assert res["best_value"] == min(values)
     assert res["best_trial_id"] == values.index(min(values))
     best_row = rows[res["best_trial_id"]]
-    assert res["best_params"] == {"x1": float(best_row["param_x1"]),
-                                  "x2": float(best_row["param_x2"])}
+    assert res["best_params"] == {
+        "x1": float(best_row["param_x1"]),
+        "x2": float(best_row["param_x2"]),
+    }
     assert res["simple_regret"] == pytest.approx(min(values) - BRANIN_MIN, abs=1e-12)
     assert res["simple_regret"] >= 0
 
     curve = res["regret_curve"]
     assert len(curve) == 8
     assert curve == pytest.approx([_opt_float(r["regret_so_far"]) for r in rows], abs=1e-12)
-    assert curve == pytest.approx(
-        [min(values[: i + 1]) - BRANIN_MIN for i in range(8)], abs=1e-12
-    )
+    assert curve == pytest.approx([min(values[: i + 1]) - BRANIN_MIN for i in range(8)], abs=1e-12)
     assert all(b <= a for a, b in zip(curve, curve[1:]))  # best-so-far never gets worse
     assert curve[-1] == res["simple_regret"]
 
@@ -100,8 +112,13 @@ def test_cli_results_agree_with_trials_csv(branin_run):
 
 def test_cli_resumes_a_stored_study_to_the_same_total(branin_run, tmp_path):
     db = branin_run / "study.db"
-    proc = _cli(f"storage=sqlite:///{db}", "n_trials=10", "n_initial=4",
-                f"hydra.run.dir={tmp_path / 'resumed'}", cwd=tmp_path)
+    proc = _cli(
+        f"storage=sqlite:///{db}",
+        "n_trials=10",
+        "n_initial=4",
+        f"hydra.run.dir={tmp_path / 'resumed'}",
+        cwd=tmp_path,
+    )
     assert "best value" in proc.stdout
     rows = _read_csv(tmp_path / "resumed" / "trials.csv")
     first = _read_csv(branin_run / "trials.csv")
@@ -113,16 +130,20 @@ def test_cli_resumes_a_stored_study_to_the_same_total(branin_run, tmp_path):
     assert sorted(int(k) for k in res["ask_seconds"]) == [8, 9]
     assert not (tmp_path / "resumed" / "study.db").exists()  # storage= named another file
     # Running again with the same total asks nothing.
-    _cli(f"storage=sqlite:///{db}", "n_trials=10", "n_initial=4",
-         f"hydra.run.dir={tmp_path / 'again'}", cwd=tmp_path)
+    _cli(
+        f"storage=sqlite:///{db}",
+        "n_trials=10",
+        "n_initial=4",
+        f"hydra.run.dir={tmp_path / 'again'}",
+        cwd=tmp_path,
+    )
     res = json.loads((tmp_path / "again" / "results.json").read_text())
     assert res["n_finished"] == 10 and res["ask_seconds"] == {}
 
 
 def test_cli_multirun_over_seeds(tmp_path):
     sweep = tmp_path / "sweep"
-    _cli("-m", "seed=0,1", "n_trials=3", "n_initial=3", f"hydra.sweep.dir={sweep}",
-         cwd=tmp_path)
+    _cli("-m", "seed=0,1", "n_trials=3", "n_initial=3", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     results = [json.loads((sweep / str(i) / "results.json").read_text()) for i in (0, 1)]
     assert [r["seed"] for r in results] == [0, 1]
     assert all(r["n_finished"] == 3 for r in results)
@@ -139,6 +160,7 @@ def test_cli_help_lists_the_config_groups(tmp_path):
 
 
 # --- in process (no model fits: every trial is from the initial design) ---------------
+
 
 class _Quadratic:
     """A minimal task: any object with name, space, direction, __call__ (and regret)."""
@@ -194,10 +216,18 @@ def test_keyboard_interrupt_stops_cleanly_and_still_writes_outputs(tmp_path):
             raise KeyboardInterrupt
 
     task = _Quadratic(interrupt_on_3rd)
-    cfg = OmegaConf.create({
-        "surrogate": {"name": "gp"}, "acquisition": {"name": "qlognei"}, "n_trials": 6,
-        "n_initial": 6, "seed": 0, "storage": None, "study": None, "batch_size": 1,
-    })
+    cfg = OmegaConf.create(
+        {
+            "surrogate": {"name": "gp"},
+            "acquisition": {"name": "qlognei"},
+            "n_trials": 6,
+            "n_initial": 6,
+            "seed": 0,
+            "storage": None,
+            "study": None,
+            "batch_size": 1,
+        }
+    )
     with pytest.raises(SystemExit) as exc:
         run(cfg, tmp_path, task=task)
     assert exc.value.code == 130

@@ -16,10 +16,21 @@ OPTIMIZERS = [compare_optuna.OURS, "optuna-gp"]
 
 def test_compare_smoke(tmp_path):
     out = tmp_path / "compare.json"
-    doc = compare_optuna.main([
-        "--tasks", "branin", "hartmann6", "--seeds", "0", "--budget", "12",
-        "--optimizers", *OPTIMIZERS, "--output", str(out),
-    ])
+    doc = compare_optuna.main(
+        [
+            "--tasks",
+            "branin",
+            "hartmann6",
+            "--seeds",
+            "0",
+            "--budget",
+            "12",
+            "--optimizers",
+            *OPTIMIZERS,
+            "--output",
+            str(out),
+        ]
+    )
     assert json.loads(out.read_text()) == json.loads(json.dumps(doc))
     assert len(doc["runs"]) == 2 * len(OPTIMIZERS)
     assert {(r["task"], r["optimizer"]) for r in doc["summary"]} == {
@@ -37,8 +48,18 @@ def test_compare_smoke(tmp_path):
 
 
 def test_compare_workers_match_serial(tmp_path):
-    argv = ["--tasks", "branin", "--seeds", "0", "1", "--budget", "6",
-            "--optimizers", "random", "optuna-tpe"]
+    argv = [
+        "--tasks",
+        "branin",
+        "--seeds",
+        "0",
+        "1",
+        "--budget",
+        "6",
+        "--optimizers",
+        "random",
+        "optuna-tpe",
+    ]
     serial = compare_optuna.main([*argv, "--output", str(tmp_path / "a.json")])
     parallel = compare_optuna.main([*argv, "--workers", "2", "--output", str(tmp_path / "b.json")])
     assert parallel["config"]["torch_threads"] >= 1
@@ -54,8 +75,14 @@ def test_baselines_flag_adds_columns():
 
 def test_summarize_quantiles():
     records = [
-        {"task": "t", "optimizer": "o", "budget": 3, "regret": r, "ask_seconds": [s, 2 * s],
-         "ask_cpu_seconds": [s, s]}
+        {
+            "task": "t",
+            "optimizer": "o",
+            "budget": 3,
+            "regret": r,
+            "ask_seconds": [s, 2 * s],
+            "ask_cpu_seconds": [s, s],
+        }
         for r, s in zip([0.0, 1.0, 2.0, 3.0, 4.0], [1.0, 1.0, 1.0, 1.0, 5.0])
     ]
     (row,) = compare_optuna.summarize(records)
@@ -74,10 +101,14 @@ def test_optuna_distributions_same_box():
         IntDistribution,
     )
 
-    dists = compare_optuna.optuna_distributions({
-        "x": Float(-5.0, 10.0), "lr": Float(1e-5, 1e-1, log=True),
-        "n": Int(1, 4), "act": Categorical(["relu", "tanh"]),
-    })
+    dists = compare_optuna.optuna_distributions(
+        {
+            "x": Float(-5.0, 10.0),
+            "lr": Float(1e-5, 1e-1, log=True),
+            "n": Int(1, 4),
+            "act": Categorical(["relu", "tanh"]),
+        }
+    )
     assert dists["x"] == FloatDistribution(-5.0, 10.0)
     assert dists["lr"] == FloatDistribution(1e-5, 1e-1, log=True)
     assert dists["n"] == IntDistribution(1, 4)
@@ -99,8 +130,9 @@ def test_design_points_cover_box_deterministically():
 
 def test_ask_latency_smoke(tmp_path):
     out = tmp_path / "latency.json"
-    doc = ask_latency.main(["--sizes", "20", "--repeats", "2", "--optimizers", *OPTIMIZERS,
-                            "--output", str(out)])
+    doc = ask_latency.main(
+        ["--sizes", "20", "--repeats", "2", "--optimizers", *OPTIMIZERS, "--output", str(out)]
+    )
     assert out.exists()
     assert [(r["n_observations"], r["optimizer"]) for r in doc["results"]] == [
         (20, o) for o in OPTIMIZERS
@@ -117,9 +149,21 @@ def test_branin_regret_ci(tmp_path):
     The CI version of the benchmark's target (median < 0.005 over 10 seeds); about 30 s on
     two idle cores.
     """
-    doc = compare_optuna.main([
-        "--tasks", "branin", "--seeds", "0", "1", "2", "--budget", "30",
-        "--optimizers", compare_optuna.OURS, "--output", str(tmp_path / "branin.json"),
-    ])
+    doc = compare_optuna.main(
+        [
+            "--tasks",
+            "branin",
+            "--seeds",
+            "0",
+            "1",
+            "2",
+            "--budget",
+            "30",
+            "--optimizers",
+            compare_optuna.OURS,
+            "--output",
+            str(tmp_path / "branin.json"),
+        ]
+    )
     (row,) = doc["summary"]
     assert row["regret_median"] < 0.05, row

@@ -80,12 +80,22 @@ def test_branin_closed_form_values():
 def test_hartmann6_value_at_the_centre():
     # Reference value of Hartmann-6 at (0.5, ..., 0.5), computed from the published formula.
     alpha = np.array([1.0, 1.2, 3.0, 3.2])
-    a = np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14],
-                  [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]])
-    p = 1e-4 * np.array([[1312, 1696, 5569, 124, 8283, 5886],
-                         [2329, 4135, 8307, 3736, 1004, 9991],
-                         [2348, 1451, 3522, 2883, 3047, 6650],
-                         [4047, 8828, 8732, 5743, 1091, 381]])
+    a = np.array(
+        [
+            [10, 3, 17, 3.5, 1.7, 8],
+            [0.05, 10, 17, 0.1, 8, 14],
+            [3, 3.5, 1.7, 10, 17, 8],
+            [17, 8, 0.05, 10, 0.1, 14],
+        ]
+    )
+    p = 1e-4 * np.array(
+        [
+            [1312, 1696, 5569, 124, 8283, 5886],
+            [2329, 4135, 8307, 3736, 1004, 9991],
+            [2348, 1451, 3522, 2883, 3047, 6650],
+            [4047, 8828, 8732, 5743, 1091, 381],
+        ]
+    )
     x = np.full(6, 0.5)
     expected = -float(np.sum(alpha * np.exp(-np.sum(a * (x - p) ** 2, axis=1))))
     assert Hartmann6()({f"x{i}": 0.5 for i in range(1, 7)}) == pytest.approx(expected, abs=1e-12)
