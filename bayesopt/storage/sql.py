@@ -122,7 +122,24 @@ def _make_engine(url: str | None) -> Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 120, "check_same_thread": False})
         _configure_sqlite(engine, wal=True)
         return engine
+    if url.startswith(("postgresql://", "postgres://")):
+        url = _postgres_driver(url)
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _postgres_driver(url: str) -> str:
+    """Use psycopg 3 (the ``postgres`` extra) for a plain ``postgresql://`` URL."""
+    import importlib.util
+
+    rest = url.split("://", 1)[1]
+    if importlib.util.find_spec("psycopg") is not None:
+        return f"postgresql+psycopg://{rest}"
+    if importlib.util.find_spec("psycopg2") is not None:
+        return f"postgresql+psycopg2://{rest}"
+    raise ImportError(
+        f"storage: {url.split('@')[-1]!r} needs a PostgreSQL driver; install the extra with "
+        "`pip install 'bayesopt[postgres]'` (psycopg 3)."
+    )
 
 
 def _configure_sqlite(engine: Engine, wal: bool) -> None:

@@ -423,3 +423,10 @@ def test_a_live_workers_heartbeat_keeps_its_trial_running(sqlite_url, fast_setti
     finally:
         alive.close()
         other.close()
+
+
+def test_a_bad_storage_url_is_refused_with_its_value():
+    from bayesopt.storage import SQLStorage
+
+    with pytest.raises(ValueError, match=r"storage.*'study\.db'"):
+        SQLStorage("study.db")
