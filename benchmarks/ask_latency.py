@@ -30,7 +30,6 @@ with one torch thread whatever ``--threads`` says.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import statistics
@@ -51,6 +50,7 @@ from benchmarks.compare_optuna import (  # noqa: E402
     init_process,
     load_task,
     open_session,
+    write_document,
 )
 
 __all__ = ["DEFAULT_SIZES", "design_points", "main", "time_asks"]
@@ -207,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "seed": args.seed,
             "optimizers": args.optimizers,
             "our_settings": OUR_SETTINGS,
-            "optuna_gp": {"n_startup_trials": 10, "deterministic_objective": False},
+            "optuna_samplers": {k: v for k, v in OPTUNA_SAMPLERS.items() if k in args.optimizers},
             "torch_threads": torch.get_num_threads(),
             "bayesopt_proposal_threads": _bayesopt_proposal_threads(),
             "optuna_version": optuna.__version__,
@@ -216,10 +216,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         },
         "results": results,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(document, indent=1))
-    print(f"wrote {args.output}")
-    return document
+    return write_document(document, args.output)
 
 
 def _bayesopt_proposal_threads() -> int | str:

@@ -81,6 +81,7 @@ __all__ = [
     "optuna_distributions",
     "run_one",
     "summarize",
+    "write_document",
 ]
 
 #: Name of our optimizer in tables and JSON.
@@ -551,9 +552,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "summary": rows,
         "runs": records,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(document, indent=1))
-    print(f"wrote {args.output}")
+    return write_document(document, args.output)
+
+
+def write_document(document: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Write a results document as JSON (creating its folder); returns it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=1))
+    print(f"wrote {path}")
     return document
 
 
