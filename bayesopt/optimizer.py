@@ -407,8 +407,7 @@ class Optimizer:
         # the objective's model: completed trials only, no imputed failures
         X, Y, _ = _proposal.training_data(self.space, trials, self.direction, False)
         with _proposal.seeded(seed):
-            init = _proposal.latest_state(trials, self.surrogate)
-            model, _ = _proposal.fit_model(self.space, X, Y, self.surrogate, seed, init)
+            model, _ = _proposal.fit_model(self.space, X, Y, self.surrogate, seed, trials)
         return model
 
     def recommend(self) -> Trial | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
 import warnings
@@ -171,33 +172,50 @@ def domain_of(space: Space) -> Any:
     return Domain(bounds=bounds, discrete=space.discrete_columns(), categorical=cats)
 
 
-#: Trial attribute holding the surrogate's ``last_state`` after a model-based proposal.
+#: Trial attribute holding the surrogate's ``last_state`` after a model-based proposal,
+#: and the number of training points of the fit that produced it.
 STATE_ATTR = "model_state"
+FIT_SIZE_ATTR = "model_fit_n"
+#: Hyperparameters are refitted at every proposal below this many training points;
+#: above it, once the data grew by ``REFIT_FRACTION`` since the last fit (in between,
+#: the stored hyperparameters are reused and the model only conditions on the new
+#: points). Both depend only on stored trials, so every worker decides alike.
+REFIT_ALWAYS_BELOW = 100
+REFIT_FRACTION = 0.02
 
 
-def latest_state(trials: Sequence[Trial], surrogate: Any) -> dict[str, Any] | None:
-    """The surrogate state stored with the newest model-based trial of this surrogate."""
+def latest_state(trials: Sequence[Trial], surrogate: Any) -> tuple[dict[str, Any] | None, int]:
+    """``(state, fit size)`` stored with the newest model-based trial of this surrogate."""
     for t in reversed(trials):
         if t.attrs.get("surrogate") == surrogate.name and STATE_ATTR in t.attrs:
-            return t.attrs[STATE_ATTR]
-    return None
+            return t.attrs[STATE_ATTR], int(t.attrs.get(FIT_SIZE_ATTR, 0))
+    return None, 0
+
+
+def refit_due(n: int, fitted_at: int) -> bool:
+    """Whether hyperparameters fitted on ``fitted_at`` points must be refitted for ``n``."""
+    return n < REFIT_ALWAYS_BELOW or n - fitted_at >= max(1, math.ceil(REFIT_FRACTION * n))
 
 
 def fit_model(
-    space: Space, X: Any, Y: Any, surrogate: Any, seed: int, init: dict[str, Any] | None = None
+    space: Space, X: Any, Y: Any, surrogate: Any, seed: int, trials: Sequence[Trial] = ()
 ) -> tuple[Any, dict]:
     """Fit ``surrogate`` to ``X`` (``n x d``) and ``Y`` (``n x 1``); returns ``(model, attrs)``.
 
-    ``init`` is a state stored by an earlier fit (a reproducible warm start).
+    The state stored with the newest model-based trial is the warm start (and,
+    between scheduled refits, is reused as is: see ``refit_due``).
     """
+    init, fitted_at = latest_state(trials, surrogate)
+    refit = init is None or refit_due(X.shape[0], fitted_at)
     t0 = time.perf_counter()
-    model = surrogate.fit(X, Y, columns_of(space), seed, init=init)
+    model = surrogate.fit(X, Y, columns_of(space), seed, init=init, refit=refit)
     attrs = {"surrogate": surrogate.name, "fit_seconds": round(time.perf_counter() - t0, 4)}
     fallback = getattr(surrogate, "last_fallback", None)
     if fallback:
         attrs["fallback"] = fallback
     if surrogate.last_state is not None:
         attrs[STATE_ATTR] = surrogate.last_state
+        attrs[FIT_SIZE_ATTR] = X.shape[0] if surrogate.last_refit else fitted_at
     return model, attrs
 
 
@@ -270,7 +288,7 @@ def _model_proposal(
 
     t0 = time.perf_counter()
     X, Y, P = training_data(space, trials, direction)
-    model, attrs = fit_model(space, X, Y, surrogate, seed, latest_state(trials, surrogate))
+    model, attrs = fit_model(space, X, Y, surrogate, seed, trials)
     domain = domain_of(space)
     context = AcquisitionContext(
         X_baseline=X,

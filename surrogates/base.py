@@ -79,6 +79,8 @@ class Surrogate(ABC):
         #: The optimizer stores it with the trial and passes it back as ``init``
         #: to the next fit, so warm starts are reproducible across processes.
         self.last_state: dict[str, Any] | None = None
+        #: Whether the last ``fit`` optimized its hyperparameters (False: it reused ``init``).
+        self.last_refit: bool = True
 
     @abstractmethod
     def fit(
@@ -88,6 +90,7 @@ class Surrogate(ABC):
         columns: Sequence[Column],
         seed: int,
         init: Mapping[str, Any] | None = None,
+        refit: bool = True,
     ) -> Model:
         """Fit to data and return a botorch model.
 
@@ -98,6 +101,9 @@ class Surrogate(ABC):
             seed: Seed for any randomness in fitting.
             init: ``last_state`` of an earlier fit on this study, for a warm
                 start (a surrogate may ignore it).
+            refit: With ``init``, ``False`` allows reusing ``init`` as is and only
+                conditioning on the data (a surrogate may refit anyway); set
+                ``last_refit`` to say which happened.
 
         Returns:
             A botorch ``Model`` whose posterior is on the scale of ``Y``.

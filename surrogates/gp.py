@@ -188,6 +188,7 @@ class GPSurrogate(Surrogate):
         columns: Sequence[Column],
         seed: int,
         init: Mapping[str, Any] | None = None,
+        refit: bool = True,
     ) -> SingleTaskGP:
         """Fit the GP by maximizing the marginal likelihood (with fallbacks).
 
@@ -198,6 +199,8 @@ class GPSurrogate(Surrogate):
             seed: Seed for restarts from the priors.
             init: Hyperparameters of an earlier fit (``last_state``) to start
                 from; they are also what a failed fit falls back to.
+            refit: ``False`` reuses ``init`` without optimizing (the GP only
+                conditions on ``X``, ``Y``), unless that model is not finite.
 
         Returns:
             A fitted ``SingleTaskGP`` / ``MixedSingleTaskGP`` in eval mode.
@@ -208,6 +211,17 @@ class GPSurrogate(Surrogate):
         X = X.to(device=self.device, dtype=torch.float64)
         Y = Y.to(device=self.device, dtype=torch.float64)
         self.last_fallback = None
+        self.last_refit = True
+        if init is not None and not refit:
+            model = self._build(X, Y, columns)
+            try:
+                if self._load_state(model, init):
+                    self._check_finite(model, X)
+                    self.last_state = dict(init)
+                    self.last_refit = False
+                    return model.eval()
+            except _FIT_ERRORS:
+                pass  # refit below
         fallback_state = init if init is not None else self.last_state
         errors: list[str] = []
         for jitter in (None, self.retry_jitter):

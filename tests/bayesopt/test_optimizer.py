@@ -686,3 +686,21 @@ def test_a_rejected_call_changes_nothing_in_storage(make_optimizer, sqlite_url, 
         other.close()
     nxt = opt.ask()  # nothing was queued or counted by the rejected call
     assert nxt.id == 3 and nxt.attrs["source"] == "sobol"
+
+
+def test_refit_schedule_is_stored_with_the_trials():
+    from bayesopt import proposal
+
+    assert proposal.refit_due(50, 49)  # small studies always refit
+    assert not proposal.refit_due(200, 197) and proposal.refit_due(200, 196)  # every 2% = 4
+    assert not proposal.refit_due(1000, 981) and proposal.refit_due(1000, 980)
+    opt = Optimizer({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)}, seed=0, n_initial=2)
+    for i in range(102):
+        opt.add({"x": (i * 0.618) % 1.0, "y": (i * 0.377) % 1.0}, float(i % 7))
+    fitted = []
+    for _ in range(3):
+        t = opt.ask()
+        fitted.append(t.attrs[proposal.FIT_SIZE_ATTR])
+        opt.tell(t, 0.5)
+    # 102 points: fitted at 102, then reused at 103 and 104 (3 < ceil(0.02 * 104))
+    assert fitted == [102, 102, 102]

@@ -125,3 +125,18 @@ def test_a_failed_fit_is_retried_with_more_jitter(monkeypatch):
     model = gp.fit(X, Y, COLS, seed=0)
     assert len(calls) == 2 and "retried with jitter" in gp.last_fallback
     assert (model.posterior(X).mean - Y).abs().max() < 0.1 * Y.std()
+
+
+def test_refit_false_reuses_the_given_hyperparameters():
+    X, Y = _data(n=15)
+    gp = GPSurrogate()
+    gp.fit(X[:14], Y[:14], COLS, seed=0)
+    state = gp.last_state
+    model = GPSurrogate().fit(X, Y, COLS, seed=0, init=state, refit=False)
+    ls = model.covar_module.raw_lengthscale.detach().tolist()
+    assert ls == state["covar_module.raw_lengthscale"]
+    reused = GPSurrogate()
+    reused.fit(X, Y, COLS, seed=0, init=state, refit=False)
+    assert reused.last_refit is False and reused.last_state == state
+    # the model conditions on all 15 points even without refitting
+    assert (model.posterior(X[14:]).mean - Y[14:]).abs().item() < 0.2 * Y.std()
