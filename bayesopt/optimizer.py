@@ -236,9 +236,14 @@ class Optimizer:
             queued = snap.queue[:q]
             records = [(p, TrialState.RUNNING, None, {"source": "enqueued"}) for _, p in queued]
             if len(queued) < q:
+                # the queued points of this batch are pending for the rest of it
+                batch_pending = [
+                    Trial(snap.next_trial_id + k, p, TrialState.RUNNING)
+                    for k, (_, p) in enumerate(queued)
+                ]
                 prop = _proposal.propose(
                     self.space,
-                    snap.trials,
+                    snap.trials + batch_pending,
                     first_id=snap.next_trial_id + len(queued),
                     q=q - len(queued),
                     study_seed=self.seed,
