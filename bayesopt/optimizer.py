@@ -447,7 +447,11 @@ class Optimizer:
         import torch
 
         model = self._fit(trials)
-        X = torch.tensor([self.space.encode(p) for p in points], dtype=torch.float64)
+        X = torch.tensor(
+            [self.space.encode(p) for p in points],
+            dtype=torch.float64,
+            device=getattr(self.surrogate, "device", "cpu"),
+        )
         with torch.no_grad():
             post = model.posterior(X.reshape(-1, len(self.space)))
             mean = post.mean.reshape(-1).cpu().numpy()

@@ -167,13 +167,13 @@ def columns_of(space: Space) -> list[Any]:
     return cols
 
 
-def domain_of(space: Space) -> Any:
-    """The acquisition optimizer's domain of a space."""
+def domain_of(space: Space, device: Any = "cpu") -> Any:
+    """The acquisition optimizer's domain of a space (bounds on ``device``)."""
     import torch
 
     from acquisitions.base import Domain
 
-    bounds = torch.tensor(space.bounds(), dtype=torch.float64).T
+    bounds = torch.tensor(space.bounds(), dtype=torch.float64, device=device).T
     cats = {i: [float(c) for c in range(n)] for i, n in space.categorical_columns().items()}
     return Domain(bounds=bounds, discrete=space.discrete_columns(), categorical=cats)
 
@@ -293,9 +293,10 @@ def _model_proposal(
     from acquisitions.optimize import optimize_acquisition
 
     t0 = time.perf_counter()
-    X, Y, P = training_data(space, trials, direction)
+    device = torch.device(getattr(surrogate, "device", "cpu"))
+    X, Y, P = (t.to(device) for t in training_data(space, trials, direction))
     model, attrs = fit_model(space, X, Y, surrogate, seed, trials)
-    domain = domain_of(space)
+    domain = domain_of(space, device)
     context = AcquisitionContext(
         X_baseline=X,
         Y_baseline=Y,
@@ -309,7 +310,7 @@ def _model_proposal(
     acqf = acquisition.build(model, context)
     avoid = torch.cat([X, P]) if P.shape[0] else X
     cand = optimize_acquisition(acqf, domain, q=q, settings=settings, avoid=avoid)
-    params = [space.decode(row.tolist()) for row in cand]
+    params = [space.decode(row.tolist()) for row in cand.cpu()]
     params = _make_distinct(space, params, trials, seed)
     attrs.update(
         source="model",
