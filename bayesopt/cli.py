@@ -33,7 +33,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from bayesopt.trial import TrialState
+from bayesopt.trial import TrialState, best_of
 
 __all__ = ["main", "optimize", "run"]
 
@@ -117,21 +117,19 @@ def run(
                 "surrogate_options": surrogate_options,
                 "acquisition": acquisition,
                 "acquisition_options": acquisition_options,
-                "seed": getattr(opt, "seed", seed),
+                "seed": opt.seed,
                 "n_trials": n_trials,
                 "batch_size": batch_size,
                 "storage": _redact(storage),
                 "study": study,
             },
-            n_initial=_initial_design_size(opt, cfg.get("n_initial")),
+            n_initial=opt.n_initial,
             ask_seconds=ask_seconds,
             total_seconds=time.perf_counter() - start,
             interrupted=interrupted,
         )
     finally:
-        close = getattr(opt, "close", None)
-        if close is not None:
-            close()
+        opt.close()
     _print_summary(results, out)
     if interrupted:
         sys.exit(INTERRUPTED_EXIT_CODE)
@@ -201,7 +199,7 @@ def write_report(
         if regret is not None
         else [None] * len(finished)
     )
-    best = opt.best_trial
+    best = best_of(trials, direction)
     simple_regret = regret_curve[-1] if regret_curve else None
     results = {
         **meta,
@@ -257,17 +255,6 @@ def _registry_entry(node: Any, group: str) -> tuple[str, dict[str, Any]]:
         name = options.pop("name")
         return name, options
     raise ValueError(f"{group} config: expected a mapping with a `name` key, got {node!r}.")
-
-
-def _initial_design_size(opt: Any, configured: Any) -> int | None:
-    """The initial-design size the optimizer used, for the plot's boundary line."""
-    n = getattr(opt, "n_initial", None)
-    if isinstance(n, int) and not isinstance(n, bool):
-        return n
-    sobol = sum(t.attrs.get("source") == "sobol" for t in opt.trials)
-    if sobol:
-        return sobol
-    return None if configured is None else int(configured)
 
 
 def _redact(url: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 from bayesopt.optimizer import Optimizer
 from bayesopt.proposal import n_finished
-from bayesopt.trial import Trial, TrialState
+from bayesopt.trial import Trial, TrialState, best_of
 
 __all__ = ["LoopResult", "minimize", "run_loop"]
 
@@ -96,7 +96,7 @@ def run_loop(
             all_trials = opt.trials
             finished = n_finished(all_trials)
             bar.update(min(finished, n_trials) - bar.n)
-            best = opt.best_trial
+            best = best_of(all_trials, opt.direction)
             if best is not None:
                 bar.set_postfix(
                     {"best": f"{best.value:.6g}", **(postfix(best) if postfix else {})},

@@ -15,7 +15,7 @@ from typing import Any
 from bayesopt import proposal as _proposal
 from bayesopt.space import Parameter, Space
 from bayesopt.storage import SQLStorage, StaleSnapshotError
-from bayesopt.trial import Trial, TrialState
+from bayesopt.trial import Trial, TrialState, best_of
 
 __all__ = ["Optimizer"]
 
@@ -198,11 +198,7 @@ class Optimizer:
     @property
     def best_trial(self) -> Trial | None:
         """The best COMPLETE trial by observed value (None before any)."""
-        done = [t for t in self.trials if t.state is TrialState.COMPLETE]
-        if not done:
-            return None
-        sign = -1.0 if self.direction == "minimize" else 1.0
-        return max(done, key=lambda t: (sign * t.value, -t.id))
+        return best_of(self.trials, self.direction)
 
     def _trial_id(self, trial: Trial | int) -> int:
         if isinstance(trial, Trial):

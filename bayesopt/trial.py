@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["Trial", "TrialState"]
+__all__ = ["Trial", "TrialState", "best_of"]
 
 
 class TrialState(enum.Enum):
@@ -51,3 +51,12 @@ class Trial:
 
     def _replace(self, **changes: Any) -> Trial:
         return replace(self, **changes)
+
+
+def best_of(trials: list[Trial], direction: str) -> Trial | None:
+    """The best COMPLETE trial by observed value (the earliest on ties), or None."""
+    done = [t for t in trials if t.state is TrialState.COMPLETE]
+    if not done:
+        return None
+    sign = -1.0 if direction == "minimize" else 1.0
+    return max(done, key=lambda t: (sign * t.value, -t.id))

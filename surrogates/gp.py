@@ -278,13 +278,3 @@ class GPSurrogate(Surrogate):
 
     def __repr__(self) -> str:
         return f"GPSurrogate(device={self.device!r})"
-
-    def options(self) -> dict[str, Any]:
-        """Constructor options (for records)."""
-        return {
-            "retry_jitter": self.retry_jitter,
-            "max_attempts": self.max_attempts,
-            "kernel": self.kernel,
-            "min_noise": self.min_noise,
-            "deterministic": self.deterministic,
-        }
