@@ -119,6 +119,11 @@ class Surrogate(ABC):
 # name -> "module:Class" (imported on first use, so start-up stays light) or a class
 _REGISTRY: dict[str, str | type[Surrogate]] = {
     "gp": "surrogates.gp:GPSurrogate",
+    "ibnn": "surrogates.ibnn:IBNNSurrogate",
+    "dkl": "surrogates.dkl:DKLSurrogate",
+    "ensemble": "surrogates.ensemble:EnsembleSurrogate",
+    "hmc_bnn": "surrogates.hmc_bnn:HMCBNNSurrogate",
+    "auto": "surrogates.auto:AutoSurrogate",
 }
 
 
