@@ -15,7 +15,7 @@ from typing import Any
 from bayesopt.space import Float
 from benchmarks.base import Task, register
 
-__all__ = ["Branin", "BotorchTask", "Hartmann6"]
+__all__ = ["Branin", "BotorchTask", "Hartmann6", "Hartmann6Embedded", "Hartmann6Embedded25"]
 
 
 class BotorchTask(Task):
@@ -100,6 +100,83 @@ class Hartmann6(BotorchTask):
             [0.20168952, 0.15001069, 0.47687398, 0.27533243, 0.31165162, 0.65730054],
         ))
     ]
+
+
+@register("hartmann6_d100")
+class Hartmann6Embedded(BotorchTask):
+    """Hartmann-6 embedded in ``[0, 1]^dim``: six active coordinates, the rest inert.
+
+    The objective is Hartmann-6 of the ``active_dims`` coordinates (by default
+    the first six, ``x1 .. x6``); the other ``dim - 6`` parameters do not change
+    the value. The minimum is Hartmann-6's, ``-3.32237``, whatever the inert
+    coordinates are (``optimal_params`` sets them to 0.5). The standard
+    test of high-dimensional BO with low effective dimension (Wang et al.'s
+    REMBO, 2016; Eriksson and Jankowiak's SAASBO, 2021).
+
+    Args:
+        dim: Number of parameters (``>= 6``); registered as ``hartmann6_d100``
+            with ``dim=100`` and as ``hartmann6_d25`` with ``dim=25``.
+        active_dims: Six distinct 0-based column indices carrying Hartmann-6's
+            ``x1 .. x6`` in that order (default ``0 .. 5``).
+        noise_std: Observation-noise standard deviation (``>= 0``).
+        seed: Seed of the noise generator.
+        name: Overrides the registry name.
+    """
+
+    default_dim: int = 100
+    botorch_function = "Hartmann"
+    botorch_kwargs = {"dim": 6}
+    optimal_value = Hartmann6.optimal_value
+
+    def __init__(
+        self,
+        dim: int | None = None,
+        active_dims: Sequence[int] | None = None,
+        noise_std: float = 0.0,
+        seed: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        cls = type(self).__name__
+        dim = self.default_dim if dim is None else dim
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 6:
+            raise ValueError(f"{cls}: dim must be an integer >= 6, got {dim!r}.")
+        active = tuple(range(6)) if active_dims is None else tuple(active_dims)
+        if (
+            len(active) != 6
+            or len(set(active)) != 6
+            or not all(isinstance(i, int) and not isinstance(i, bool) for i in active)
+            or not all(0 <= i < dim for i in active)
+        ):
+            raise ValueError(
+                f"{cls}: active_dims must be 6 distinct integers in [0, {dim}), "
+                f"got {active_dims!r}."
+            )
+        self.bounds = ((0.0, 1.0),) * dim
+        self.active_dims = active
+        super().__init__(noise_std=noise_std, seed=seed, name=name)
+        names = list(self.space)
+        optimum = dict.fromkeys(names, 0.5)
+        for i, value in zip(active, Hartmann6.optimal_params[0].values()):
+            optimum[names[i]] = value
+        self.optimal_params = [optimum]
+
+    def evaluate(self, params: Mapping[str, Any]) -> float:
+        """Hartmann-6 of the active coordinates of ``params``."""
+        import torch
+
+        names = list(self.space)
+        x = torch.tensor(
+            [[float(params[names[i]]) for i in self.active_dims]], dtype=torch.float64
+        )
+        with torch.no_grad():
+            return float(self._botorch().evaluate_true(x).item())
+
+
+@register("hartmann6_d25")
+class Hartmann6Embedded25(Hartmann6Embedded):
+    """``Hartmann6Embedded`` with ``dim=25`` by default (19 inert parameters)."""
+
+    default_dim = 25
 
 
 def _buffers_to_float64(module: Any) -> None:

@@ -181,3 +181,102 @@ def test_task_configs_instantiate_through_hydra(name, cls):
     assert task.name == name == cfg.study
     assert task.seed == 7 and task.noise_std == 0.0
     assert task(task.optimal_params[0]) == pytest.approx(task.optimal_value, abs=1e-4)
+
+
+# --------------------------------------------------------------------------- embedded Hartmann-6
+
+
+def test_embedded_hartmann6_registry_and_space():
+    from benchmarks.synthetic import Hartmann6Embedded, Hartmann6Embedded25
+
+    assert TASKS["hartmann6_d100"] is Hartmann6Embedded
+    assert TASKS["hartmann6_d25"] is Hartmann6Embedded25
+    for name, dim in (("hartmann6_d100", 100), ("hartmann6_d25", 25)):
+        task = make_task(name)
+        assert task.name == name and task.dim == dim and task.direction == "minimize"
+        assert list(task.space) == [f"x{i}" for i in range(1, dim + 1)]
+        assert all(p == Float(0.0, 1.0) for p in task.space.values())
+        assert task.optimal_value == pytest.approx(HARTMANN6_MIN, abs=1e-5)
+    assert Hartmann6Embedded(dim=8).dim == 8
+
+
+def test_embedded_hartmann6_is_hartmann6_of_the_active_coordinates():
+    from benchmarks.synthetic import Hartmann6Embedded
+
+    h6 = Hartmann6()
+    task = Hartmann6Embedded(dim=12, active_dims=[11, 0, 5, 3, 7, 2])
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        x = rng.uniform(size=12)
+        params = {f"x{i + 1}": float(v) for i, v in enumerate(x)}
+        active = {f"x{j + 1}": float(x[i]) for j, i in enumerate([11, 0, 5, 3, 7, 2])}
+        assert task(params) == h6(active)  # the same float64 computation, exactly
+        # The inert coordinates do not move the value.
+        inert = dict(params)
+        for i in set(range(12)) - {11, 0, 5, 3, 7, 2}:
+            inert[f"x{i + 1}"] = float(rng.uniform())
+        assert task(inert) == task(params)
+
+
+@pytest.mark.parametrize("dim", [6, 25, 100])
+def test_embedded_hartmann6_optimum_with_any_inert_values(dim):
+    from benchmarks.synthetic import Hartmann6Embedded
+
+    task = Hartmann6Embedded(dim=dim)
+    (best,) = task.optimal_params
+    assert task.regret(task(best)) < 1e-6
+    rng = np.random.default_rng(dim)
+    moved = {k: (v if i < 6 else float(rng.uniform())) for i, (k, v) in enumerate(best.items())}
+    assert task(moved) == task(best)
+    for params in _random_points(task, 20, seed=dim):
+        assert task(params) > task.optimal_value + 1e-3
+
+
+def test_embedded_hartmann6_checks_its_arguments():
+    from benchmarks.synthetic import Hartmann6Embedded
+
+    with pytest.raises(ValueError, match="dim must be an integer >= 6, got 5"):
+        Hartmann6Embedded(dim=5)
+    with pytest.raises(ValueError, match="dim.*got 2.5"):
+        Hartmann6Embedded(dim=2.5)
+    with pytest.raises(ValueError, match=r"active_dims.*\[0, 10\).*\[0, 1, 2, 3, 4, 10\]"):
+        Hartmann6Embedded(dim=10, active_dims=[0, 1, 2, 3, 4, 10])
+    with pytest.raises(ValueError, match="active_dims"):
+        Hartmann6Embedded(dim=10, active_dims=[0, 0, 1, 2, 3, 4])
+    with pytest.raises(ValueError, match="active_dims"):
+        Hartmann6Embedded(dim=10, active_dims=[0, 1, 2])
+
+
+def test_embedded_hartmann6_pickles_and_noise():
+    from benchmarks.synthetic import Hartmann6Embedded
+
+    task = Hartmann6Embedded(dim=30, active_dims=[29, 28, 27, 26, 25, 24], noise_std=0.1, seed=0)
+    (best,) = task.optimal_params
+    task(best)  # builds the cached botorch function
+    clone = pickle.loads(pickle.dumps(task))
+    assert clone.active_dims == (29, 28, 27, 26, 25, 24) and clone.dim == 30
+    assert Hartmann6Embedded(dim=30, active_dims=clone.active_dims)(best) == pytest.approx(
+        HARTMANN6_MIN, abs=1e-5
+    )
+    draws = np.array([task(best) for _ in range(200)])
+    assert draws.std() == pytest.approx(0.1, rel=0.2)
+
+
+@pytest.mark.parametrize("name,dim", [("hartmann6_d25", 25), ("hartmann6_d100", 100)])
+def test_embedded_task_configs_instantiate_through_hydra(name, dim):
+    from hydra import compose, initialize_config_module
+    from hydra.utils import instantiate
+
+    from benchmarks.synthetic import Hartmann6Embedded
+
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"task={name}", "seed=3"])
+    task = instantiate(cfg.task)
+    assert isinstance(task, Hartmann6Embedded)
+    assert task.name == name == cfg.study and task.dim == dim and task.seed == 3
+    assert task(task.optimal_params[0]) == pytest.approx(HARTMANN6_MIN, abs=1e-5)
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose(
+            config_name="config", overrides=[f"task={name}", "task.active_dims=[5,4,3,2,1,0]"]
+        )
+    assert instantiate(cfg.task).active_dims == (5, 4, 3, 2, 1, 0)

@@ -1,0 +1,76 @@
+"""Shared by the surrogate suites: the per-surrogate option tables and toy data.
+
+Imported by the test modules as ``surrogate_tables`` (pytest puts this folder on
+``sys.path``); a plain module rather than a conftest so the tables can be imported.
+
+``FAST_OPTIONS`` are the constructor options the contract suite uses: small
+budgets (fewer samples, members, epochs) that keep every registered surrogate's
+contract checks inside about a minute on one core. ``CALIBRATION_OPTIONS`` are
+the options of the calibration suite: each surrogate's defaults wherever CI
+time allows. A registered name missing from a table uses its defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from surrogates import Column, available_surrogates, get_surrogate
+
+#: name -> constructor options of the contract suite (small budgets).
+FAST_OPTIONS: dict[str, dict[str, Any]] = {
+    "gp": {},
+    "ibnn": {},
+    "dkl": {},
+    "ensemble": {},
+    "hmc_bnn": {},
+    "auto": {},
+}
+
+#: name -> constructor options of the calibration suite (defaults where CI time allows).
+CALIBRATION_OPTIONS: dict[str, dict[str, Any]] = {
+    "gp": {},
+    "ibnn": {},
+    "dkl": {},
+    "ensemble": {},
+    "hmc_bnn": {},
+    "auto": {},
+}
+
+#: Every registered surrogate (the suites are parametrized over these).
+SURROGATES = available_surrogates()
+
+
+def make(name: str, table: dict[str, dict[str, Any]] | None = None, **extra: Any):
+    """A surrogate by registry name, with its options in ``table`` (default ``FAST_OPTIONS``).
+
+    Args:
+        name: A registered surrogate name.
+        table: ``name -> options``; ``None`` means ``FAST_OPTIONS``.
+        **extra: Options on top of the table's (e.g. ``device``).
+    """
+    options = dict((FAST_OPTIONS if table is None else table).get(name, {}))
+    options.update(extra)
+    return get_surrogate(name, **options)
+
+
+def continuous_columns(d: int) -> list[Column]:
+    """``d`` continuous column descriptions ``x0 .. x{d-1}``."""
+    return [Column(f"x{i}", "continuous") for i in range(d)]
+
+
+def toy_data(n: int = 16, d: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n x d`` uniform inputs and a smooth ``n x 1`` outcome far from zero mean.
+
+    ``y = 50 (sin(2 pi x0) + x1^2 - 0.5 sum_{i>=2} x_i) + 300``.
+    """
+    g = torch.Generator().manual_seed(seed)
+    X = torch.rand(n, d, generator=g, dtype=torch.float64)
+    y = torch.sin(2 * math.pi * X[:, 0])
+    if d > 1:
+        y = y + X[:, 1] ** 2
+    if d > 2:
+        y = y - 0.5 * X[:, 2:].sum(-1)
+    return X, (50.0 * y + 300.0).unsqueeze(-1)
