@@ -216,6 +216,9 @@ def fit_model(
     t0 = time.perf_counter()
     model = surrogate.fit(X, Y, columns_of(space), seed, init=init, refit=refit)
     attrs = {"surrogate": surrogate.name, "fit_seconds": round(time.perf_counter() - t0, 4)}
+    used = getattr(surrogate, "last_used", None)  # a surrogate that delegates (``auto``)
+    if used is not None:
+        attrs["surrogate_used"] = used
     fallback = getattr(surrogate, "last_fallback", None)
     if fallback:
         attrs["fallback"] = fallback

@@ -90,7 +90,12 @@ OURS = "bayesopt"
 OUR_SETTINGS: dict[str, Any] = {"surrogate": "gp", "acquisition": "qlognei"}
 #: Our variants by table name -> GP surrogate options on top of ``OUR_SETTINGS``.
 #: ``bayesopt-det`` is told the objective is noise-free (``deterministic=True``).
-OUR_VARIANTS: dict[str, dict[str, Any]] = {OURS: {}, "bayesopt-det": {"deterministic": True}}
+OUR_VARIANTS: dict[str, dict[str, Any]] = {
+    OURS: {},
+    "bayesopt-det": {"deterministic": True},
+    "bayesopt-warp": {"warp": True},
+    "bayesopt-auto": {"deterministic": "auto"},
+}
 #: Optuna samplers by table name -> (sampler class name, options besides the seed);
 #: the first one is the main comparison. ``optuna-gp-det`` is GPSampler with
 #: ``deterministic_objective=True``, the counterpart of ``bayesopt-det``.

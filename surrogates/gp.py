@@ -60,22 +60,55 @@ def _likelihood(min_noise: float, fixed: bool = False) -> Any:
     The noise variance is in standardized units: botorch's floor of 1e-4 is a
     noise standard deviation of 1% of the outcomes' spread, which blurs the
     last digits of deterministic objectives with a wide range (Branin's
-    values span 0.4 to 300).
+    values span 0.4 to 300). ``fixed`` pins the noise at the floor (the raw
+    parameter is the noise itself, so learned and fixed states are interchangeable).
     """
     from gpytorch.constraints import GreaterThan
     from gpytorch.likelihoods import GaussianLikelihood
     from gpytorch.priors import LogNormalPrior
 
-    if fixed:
-        likelihood = GaussianLikelihood(noise_constraint=GreaterThan(min_noise * 0.5))
-        likelihood.noise = min_noise
-        likelihood.noise_covar.raw_noise.requires_grad_(False)
-        return likelihood
     prior = LogNormalPrior(loc=-4.0, scale=1.0)
-    return GaussianLikelihood(
+    likelihood = GaussianLikelihood(
         noise_prior=prior,
         noise_constraint=GreaterThan(min_noise, transform=None, initial_value=prior.mode),
     )
+    if fixed:
+        raw = likelihood.noise_covar.raw_noise
+        with torch.no_grad():
+            raw.fill_(min_noise)
+        raw.requires_grad_(False)
+    return likelihood
+
+
+def loo_log_density(model: SingleTaskGP) -> float:
+    """Mean leave-one-out log predictive density of a GP's training targets.
+
+    The closed form of Rasmussen & Williams (2006, eq. 5.10-5.12), in the
+    model's standardized units: ``mu_i = y_i - [K^-1 r]_i / [K^-1]_ii`` and
+    ``var_i = 1 / [K^-1]_ii`` with ``K`` the prior covariance plus noise.
+
+    Returns:
+        The mean log density, or ``-inf`` when ``K`` is not numerically PD.
+    """
+    X = model.train_inputs[0]
+    y = model.train_targets
+    model.train()
+    try:
+        with torch.no_grad():
+            prior = model.likelihood(model.forward(X))
+            K = prior.covariance_matrix
+            L, info = torch.linalg.cholesky_ex(K)
+            if int(info.max()) > 0:
+                return float("-inf")
+            Kinv = torch.cholesky_inverse(L)
+            alpha = Kinv @ (y - prior.mean).unsqueeze(-1)
+            var = 1.0 / torch.diagonal(Kinv, dim1=-2, dim2=-1)
+            resid = alpha.squeeze(-1) * var
+            lpd = -0.5 * (torch.log(2 * torch.pi * var) + resid**2 / var)
+    finally:
+        model.eval()
+    value = float(lpd.mean())
+    return value if value == value else float("-inf")
 
 
 _FIT_ERRORS = (ModelFittingError, NotPSDError, NanError, RuntimeError, ValueError)
@@ -92,9 +125,13 @@ class GPSurrogate(Surrogate):
         kernel: ``"rbf"`` (botorch's default, dimension-scaled lengthscale
             prior) or ``"matern"`` (Matern-5/2 with Gamma priors).
         min_noise: Floor of the noise variance, in standardized units.
-        deterministic: The objective has no observation noise: the noise
-            variance is fixed at ``min_noise`` instead of learned, so the GP
-            interpolates (as Optuna's ``deterministic_objective=True``).
+        deterministic: ``True``: the objective has no observation noise; the
+            noise variance is fixed at ``min_noise`` instead of learned, so the
+            GP interpolates (as Optuna's ``deterministic_objective=True``).
+            ``False``: the noise is learned. ``"auto"``: both are fitted and
+            the one with the better leave-one-out predictive density is used.
+        warp: Fit the GP to Yeo-Johnson-warped outcomes (``surrogates.warping``);
+            the posterior stays on the scale of ``Y``.
     """
 
     name = "gp"
@@ -108,7 +145,8 @@ class GPSurrogate(Surrogate):
         max_attempts: int = 5,
         kernel: str = "rbf",
         min_noise: float = 1e-6,
-        deterministic: bool = False,
+        deterministic: bool | str = False,
+        warp: bool = False,
     ) -> None:
         super().__init__(device=device)
         if kernel not in _KERNELS:
@@ -117,20 +155,35 @@ class GPSurrogate(Surrogate):
         if not (isinstance(min_noise, (int, float)) and min_noise > 0):
             raise ValueError(f"min_noise: expected a positive number, got {min_noise!r}.")
         self.min_noise = float(min_noise)
-        self.deterministic = bool(deterministic)
+        if deterministic not in (True, False, "auto"):
+            raise ValueError(
+                f"deterministic: expected True, False or 'auto', got {deterministic!r}."
+            )
+        self.deterministic = deterministic
+        self.warp = bool(warp)
         self.retry_jitter = retry_jitter
         self.max_attempts = max_attempts
         #: Why the last fit needed a fallback (``None`` if it did not).
         self.last_fallback: str | None = None
 
-    def _build(self, X: Tensor, Y: Tensor, columns: Sequence[Column]) -> SingleTaskGP:
+    def _build(
+        self, X: Tensor, Y: Tensor, columns: Sequence[Column], fixed_noise: bool | None = None
+    ) -> SingleTaskGP:
         cat_dims = [i for i, c in enumerate(columns) if c.kind in ("categorical", "text")]
         # Standardize with a scale-relative floor, so outcomes that vary by 1e-9 are
         # still standardized while truly constant outcomes keep unit scale.
         floor = max(1e-12 * float(Y.abs().max()), 1e-300)
         transform = Standardize(m=1, min_stdv=floor)
+        if self.warp:
+            from botorch.models.transforms.outcome import ChainedOutcomeTransform
+
+            from surrogates.warping import YeoJohnson
+
+            transform = ChainedOutcomeTransform(warp=YeoJohnson(min_stdv=floor), scale=transform)
         factory = _KERNELS[self.kernel]
-        likelihood = _likelihood(self.min_noise, self.deterministic)
+        if fixed_noise is None:
+            fixed_noise = self.deterministic is True
+        likelihood = _likelihood(self.min_noise, fixed_noise)
         if cat_dims:
             return MixedSingleTaskGP(
                 X,
@@ -174,7 +227,7 @@ class GPSurrogate(Surrogate):
         matched = False
         with torch.no_grad():
             for k, p in model.named_parameters():
-                if k in state:
+                if k in state and p.requires_grad:
                     value = torch.as_tensor(state[k], dtype=p.dtype, device=p.device)
                     if value.shape == p.shape and torch.isfinite(value).all():
                         p.copy_(value)
@@ -241,9 +294,31 @@ class GPSurrogate(Surrogate):
                 continue
             if jitter is not None:
                 self.last_fallback = f"fit retried with jitter {jitter:g} after {errors[0]}"
+            if self.deterministic == "auto":
+                model = self._select_noise(model, X, Y, columns, seed)
             self.last_state = self._state(model)
             return model.eval()
         return self._reuse(X, Y, columns, fallback_state, errors)
+
+    def _select_noise(
+        self, learned: SingleTaskGP, X: Tensor, Y: Tensor, columns: Sequence[Column], seed: int
+    ) -> SingleTaskGP:
+        """The learned-noise or the noise-free GP, whichever predicts left-out points better.
+
+        The noise-free GP starts from the learned one's hyperparameters. Its
+        fit failing keeps the learned GP.
+        """
+        torch.manual_seed(seed)
+        fixed = self._build(X, Y, columns, fixed_noise=True)
+        self._load_state(fixed, self._state(learned))
+        try:
+            self._fit_once(fixed)
+            self._check_finite(fixed, X)
+        except _FIT_ERRORS:
+            return learned
+        if loo_log_density(fixed) > loo_log_density(learned):
+            return fixed
+        return learned
 
     def _check_finite(self, model: SingleTaskGP, X: Tensor) -> None:
         model.eval()

@@ -140,3 +140,58 @@ def test_refit_false_reuses_the_given_hyperparameters():
     assert reused.last_refit is False and reused.last_state == state
     # the model conditions on all 15 points even without refitting
     assert (model.posterior(X[14:]).mean - Y[14:]).abs().item() < 0.2 * Y.std()
+
+
+def test_loo_log_density_matches_brute_force_leave_one_out():
+    from surrogates.gp import loo_log_density
+
+    X, Y = _data(n=10)
+    model = GPSurrogate().fit(X, Y, COLS, seed=0)
+    closed = loo_log_density(model)
+    # refit-free brute force: condition the same hyperparameters on n-1 points
+    y = model.train_targets
+    prior = model.likelihood(model.forward(model.train_inputs[0]))
+    K, mu = prior.covariance_matrix.detach(), prior.mean.detach()
+    dens = []
+    for i in range(10):
+        keep = [j for j in range(10) if j != i]
+        Kk = K[keep][:, keep]
+        k = K[i, keep]
+        w = torch.linalg.solve(Kk, k)
+        m = mu[i] + w @ (y[keep] - mu[keep])
+        v = K[i, i] - w @ k
+        dens.append(-0.5 * (torch.log(2 * torch.pi * v) + (y[i] - m) ** 2 / v))
+    assert closed == pytest.approx(float(torch.stack(dens).mean()), rel=1e-6)
+
+
+def test_auto_noise_interpolates_smooth_data_and_learns_the_noise_of_noisy_data():
+    X, Y = _data(n=25)
+    model = GPSurrogate(deterministic="auto").fit(X, Y, COLS, seed=0)
+    assert model.likelihood.noise.item() == pytest.approx(1e-6, rel=1e-3)
+    g = torch.Generator().manual_seed(1)
+    noisy = Y + 10.0 * torch.randn(Y.shape, generator=g, dtype=torch.float64)  # sd ~ Y.std()/3
+    model = GPSurrogate(deterministic="auto").fit(X, noisy, COLS, seed=0)
+    noise_sd = model.likelihood.noise.sqrt().item() * model.outcome_transform.stdvs.item()
+    assert 3.0 < noise_sd < 20.0
+    with pytest.raises(ValueError, match=r"deterministic.*'yes'"):
+        GPSurrogate(deterministic="yes")
+
+
+def test_warped_gp_keeps_the_posterior_on_the_scale_of_y():
+    from surrogates.warping import YeoJohnson
+
+    X, Y = _data(n=20)
+    Y = torch.exp(Y / 40.0)  # a long upper tail
+    model = GPSurrogate(warp=True).fit(X, Y, COLS, seed=0)
+    warp = model.outcome_transform["warp"]
+    assert isinstance(warp, YeoJohnson) and 0.0 <= warp.lmbda < 1.0  # compresses the upper tail
+    post = model.posterior(X)
+    assert (post.mean - Y).abs().max() < 0.05 * Y.std()
+    # quadrature moments agree with Monte Carlo moments of the exact samples
+    Xt = torch.rand(4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    post = model.posterior(Xt)
+    samples = post.rsample(torch.Size([20000]))
+    torch.testing.assert_close(samples.mean(0), post.mean, rtol=0.02, atol=0.02 * Y.std().item())
+    torch.testing.assert_close(
+        samples.var(0).sqrt(), post.variance.sqrt(), rtol=0.05, atol=1e-3 * Y.std().item()
+    )
