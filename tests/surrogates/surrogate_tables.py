@@ -23,10 +23,10 @@ from surrogates import Column, available_surrogates, get_surrogate
 FAST_OPTIONS: dict[str, dict[str, Any]] = {
     "gp": {},
     "ibnn": {},
-    "dkl": {},
+    "dkl": {"max_steps": 150},
     "ensemble": {},
-    "hmc_bnn": {},
-    "auto": {},
+    "hmc_bnn": {"num_warmup": 40, "num_samples": 40, "thinning": 2, "map_steps": 150},
+    "auto": {"candidates": ["gp", "ibnn"], "folds": 2},
 }
 
 #: name -> constructor options of the calibration suite (defaults where CI time allows).
