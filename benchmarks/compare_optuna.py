@@ -89,12 +89,14 @@ OURS = "bayesopt"
 #: The configuration of ours that is compared (the library's defaults).
 OUR_SETTINGS: dict[str, Any] = {"surrogate": "gp", "acquisition": "qlognei"}
 #: Our variants by table name -> GP surrogate options on top of ``OUR_SETTINGS``.
-#: ``bayesopt-det`` is told the objective is noise-free (``deterministic=True``).
+#: ``bayesopt`` is the default (the GP picks learned or no noise by leave-one-out density);
+#: ``bayesopt-det`` is told the objective is noise-free (``deterministic=True``),
+#: ``bayesopt-noisy`` always learns the noise, ``bayesopt-warp`` adds output warping.
 OUR_VARIANTS: dict[str, dict[str, Any]] = {
     OURS: {},
     "bayesopt-det": {"deterministic": True},
+    "bayesopt-noisy": {"deterministic": False},
     "bayesopt-warp": {"warp": True},
-    "bayesopt-auto": {"deterministic": "auto"},
 }
 #: Optuna samplers by table name -> (sampler class name, options besides the seed);
 #: the first one is the main comparison. ``optuna-gp-det`` is GPSampler with

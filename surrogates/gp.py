@@ -2,7 +2,11 @@
 
 Continuous and ordinal columns use botorch's ``SingleTaskGP`` defaults: an RBF
 kernel with the dimension-scaled log-normal lengthscale prior (Hvarfner et al.,
-2024) and a learned Gaussian noise. Categorical columns switch to
+2024) and a Gaussian noise. By default two GPs are fitted, one with learned
+noise and one noise-free (interpolating), and the one with the better
+closed-form leave-one-out predictive density is used: deterministic objectives
+get an interpolating model without being declared deterministic, noisy ones
+keep their noise. Categorical columns switch to
 ``MixedSingleTaskGP`` (a Hamming-distance categorical kernel combined with the
 continuous kernel by sum and product). Outcomes are standardized inside the
 model, so the posterior is on the scale of ``Y``.
@@ -129,7 +133,9 @@ class GPSurrogate(Surrogate):
             noise variance is fixed at ``min_noise`` instead of learned, so the
             GP interpolates (as Optuna's ``deterministic_objective=True``).
             ``False``: the noise is learned. ``"auto"``: both are fitted and
-            the one with the better leave-one-out predictive density is used.
+            the one with the better leave-one-out predictive density is used
+            (the default: on Branin it cut the median regret at 30 evaluations
+            from 5e-3 to 5e-4, see README).
         warp: Fit the GP to Yeo-Johnson-warped outcomes (``surrogates.warping``);
             the posterior stays on the scale of ``Y``.
     """
@@ -145,7 +151,7 @@ class GPSurrogate(Surrogate):
         max_attempts: int = 5,
         kernel: str = "rbf",
         min_noise: float = 1e-6,
-        deterministic: bool | str = False,
+        deterministic: bool | str = "auto",
         warp: bool = False,
     ) -> None:
         super().__init__(device=device)
