@@ -146,6 +146,27 @@ class MLPSpec:
                 h = act(h)
         return h
 
+    def absorb_input_affine(self, theta: Tensor, scale: float, shift: float) -> Tensor:
+        """Weights of the same networks applied to ``x`` instead of ``scale * x + shift``.
+
+        Networks trained on rescaled inputs (e.g. ``2 x - 1``, centered) become
+        networks of the raw features: ``W1' = scale W1``, ``b1' = b1 + shift sum_in W1``.
+
+        Args:
+            theta: ``S x P`` (or ``P``) weights trained on ``scale * x + shift``.
+            scale: Input scale.
+            shift: Input shift.
+
+        Returns:
+            New ``S x P`` (or ``P``) weights with the affine folded into the first layer.
+        """
+        i, o = self.layer_dims[0]
+        out = theta.clone()
+        W = theta[..., : i * o].reshape(*theta.shape[:-1], i, o)
+        out[..., : i * o] = (scale * W).reshape(*theta.shape[:-1], i * o)
+        out[..., i * o : i * o + o] = theta[..., i * o : i * o + o] + shift * W.sum(-2)
+        return out
+
     def fan_in_scale(self, dtype: torch.dtype = torch.float64, device: Any = None) -> Tensor:
         """``P`` scales: ``1 / sqrt(fan_in)`` for weights, 1 for biases (prior/init scale)."""
         parts = []
