@@ -107,6 +107,11 @@ _REGISTRY: dict[str, str | type[Acquisition]] = {
     "qlognei": "acquisitions.noisy_ei:QLogNEI",
     "qnei": "acquisitions.noisy_ei:QNEI",
     "logei": "acquisitions.ei:LogEI",
+    "ei": "acquisitions.ei:EI",
+    "decision_nei": "acquisitions.decision_nei:DecisionNEI",
+    "ucb": "acquisitions.ucb:UCB",
+    "ts": "acquisitions.thompson:ThompsonSampling",
+    "kg": "acquisitions.knowledge_gradient:KnowledgeGradient",
 }
 
 
