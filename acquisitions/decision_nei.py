@@ -25,7 +25,8 @@ scale of ``Y`` (outcome transforms included); the noise is
 With pending (running or failed) points ``P`` or a joint batch of ``q > 1``
 candidates the value is the gain of observing the candidates on top of the
 pending points, ``E[max mu after P and X] - E[max mu after P]`` over evaluated,
-pending and candidate points. It is estimated by seeded quasi-Monte Carlo over
+pending and candidate points (the total gain less the pending points' own,
+a constant in ``X``). It is estimated by seeded quasi-Monte Carlo over
 the noisy observations of ``P`` and of all candidates but the last, each
 sample conditioning the means by the Gaussian update
 ``mu + Sigma(., W) (Sigma(W, W) + tau^2 I)^-1 (y_W - mu_W)``, and exact (the
@@ -45,9 +46,9 @@ How it differs from the other noisy EIs:
 - botorch's ``NoisyExpectedImprovement``: analytic EI averaged over fantasy
   models conditioned on sampled observations at the evaluated points, a
   third meaning; it is not used here.
-- Noise-free (``tau^2 -> 0``, evaluated points interpolated) the evaluated
-  points' lines are flat at their observed values and ``decision_nei`` is
-  exactly expected improvement over the best observed value.
+- Noise-free (``tau^2 -> 0``) the evaluated points' lines are flat at their
+  posterior means (the observed values when the GP interpolates), and
+  ``decision_nei`` is exactly expected improvement over the best of them.
 
 Only models with a Gaussian joint posterior on ``Y``'s scale are supported
 (``gp``, ``ibnn``, ``dkl``); sample-based surrogates (``EnsemblePosterior``:
@@ -56,8 +57,11 @@ the reason; use ``qlognei`` there. Evaluated points whose posterior mean is
 more than ``PRUNE_SIGMAS`` (summed posterior standard deviations) below the
 best mean are dropped (``prune_baseline``): each one changes the value by at
 most ``(s_i + s_best) f(-PRUNE_SIGMAS)`` (below ``6e-8 (s_i + s_best)``).
-Cost: one joint posterior of ``b x (n' + q) x d`` points per evaluation plus a
-scan over the ``n'`` kept lines; about as fast as ``qlognei``.
+Cost per evaluation: one joint posterior of the kept evaluated points and
+the candidates, and an ``O(N^2)`` envelope test per row (and per sample) over
+its ``N`` lines. At 100 noisy evaluated points (24 kept) and 512 candidates,
+about 0.1 s (0.25 s with gradients) on one busy CPU core, two to three times
+``qlognei``; with pending points the 64 samples make it up to 15 times that.
 """
 
 from __future__ import annotations
@@ -80,11 +84,11 @@ __all__ = ["DecisionNEI", "DecisionNoisyExpectedImprovement", "log_expected_max_
 
 #: Drop evaluated points this many summed standard deviations below the best mean.
 PRUNE_SIGMAS = 5.0
-#: Rows x lines of the envelope scan per chunk (bounds the memory of one call).
+#: Elements per chunk of the envelope test and of the candidates (bounds the memory).
 _CHUNK_ELEMENTS = 2**21
 #: Floor of the new observation's variance on Y's scale (as botorch's analytic EI).
 _MIN_VARIANCE = 1e-12
-#: Floor of the returned log value (only reached where every line is flat).
+#: Returned instead of a log value of ``-inf`` (every line flat: nothing to gain).
 _LOG_FLOOR = -1e6
 
 
@@ -349,11 +353,15 @@ class DecisionNEI(Acquisition):
                 f"on Y's scale); {type(model).__name__} is sample based (EnsemblePosterior). "
                 "Use qlognei or qnei, which integrate over the ensemble members."
             )
-        if getattr(model, "num_outputs", 1) != 1 or len(getattr(model, "batch_shape", ())) > 0:
+        try:
+            batch_shape = tuple(model.batch_shape)
+        except (AttributeError, NotImplementedError):
+            batch_shape = ()
+        if getattr(model, "num_outputs", 1) != 1 or batch_shape:
             raise UnsupportedModelError(
                 "decision_nei needs a single-output, non-batched model; got "
                 f"{type(model).__name__} with num_outputs={model.num_outputs} and "
-                f"batch_shape={tuple(model.batch_shape)}."
+                f"batch_shape={batch_shape}."
             )
 
     def build(self, model: Model, context: AcquisitionContext) -> AcquisitionFunction:
