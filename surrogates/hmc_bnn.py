@@ -1,0 +1,538 @@
+"""Fully Bayesian MLP whose weights are sampled by NUTS (pyro-ppl).
+
+The model, on outcomes standardized to zero mean and unit variance::
+
+    theta_j ~ N(0, prior_var / fan_in_j)     weights (biases: N(0, bias_var)),
+              times exp(a_i) for row i of the first layer (ARD) and
+              exp(c) for the output layer (amplitude)
+    a_i, c  ~ N(0, ard_scale^2), N(0, output_scale^2)
+    sigma   ~ LogNormal(log(noise_prior_loc), noise_prior_scale)   (or fixed)
+    y_i     ~ N(f_theta(x_i), sigma^2)
+
+with ``f_theta`` a tanh MLP on inputs centred to ``[-1, 1]`` (categoricals
+one-hot). The learned input and output scales play the part of a GP's
+lengthscales and outputscale (Neal's ARD priors for BNNs); without them
+the network underfits anisotropic functions or explains them as noise.
+
+Sampling: the weights are non-centred (``theta = std * eps`` with ``eps``
+a priori standard normal) and sampled with ``a``, ``c`` and ``log sigma``
+by Pyro's NUTS (diagonal mass matrix and step size adapted in warm-up).
+The log joint and its gradient are written by hand in torch over one flat
+vector, traced by ``torch.jit.trace``, and given to NUTS as
+``potential_fn``: a Pyro model with one sample site per layer costs several
+times more per leapfrog step, nearly all of it autograd and Python
+overhead (the network itself is tiny). Each of ``num_chains`` chains starts
+from its own prior draw pushed to a MAP estimate by Adam; chains run one
+after the other. Short chains explore little beyond their starting mode, so
+several chains, rather than one long one, give the ensemble its spread
+(measured on the toy problems of the tests: one chain of 100 + 100 draws
+covered 75% of held-out points with its 90% intervals in 5-D, four chains
+of 50 + 25 covered 87% at a similar cost).
+
+The kept draws become a ``SampledNetworkModel`` (``surrogates.nn``): an
+``EnsemblePosterior`` that an index sampler makes deterministic;
+``observation_noise=True`` adds each draw's ``sigma^2``.
+
+Cost: at most ``num_chains x (num_warmup + num_samples) x (2^max_tree_depth
+- 1)`` leapfrog steps (the tree depth nearly always saturates) of about
+0.5 ms each on one CPU core, almost independent of the number of
+observations: the defaults (4 x 75 x 63, about 19 000 steps) take about
+10-15 s per fit, and one ``ask()`` at 100 observations in 6-D stays within
+~30 s (``benchmarks/hmc_ask_time.py``).
+
+Warm starts: ``last_state`` keeps the mean adapted step size and the mean
+``log sigma`` of the draws (two numbers); the next fit starts its
+step-size search and its noise level there. Nothing else carries over, so
+a fit depends only on its data, ``seed`` and ``init``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from surrogates.base import Column, FitError, Surrogate
+from surrogates.features import FeatureMap
+from surrogates.nn import MLPSpec, SampledNetworkModel
+
+__all__ = ["HMCBNNSurrogate", "LogJoint"]
+
+logger = logging.getLogger(__name__)
+
+_DERIVATIVES = {
+    "tanh": lambda h: 1.0 - h * h,
+    "relu": lambda h: (h > 0).to(h),
+}
+
+
+class LogJoint:
+    """Potential energy ``U(z) = -log p(y, theta, a, sigma)`` of the BNN and its gradient.
+
+    ``z`` is ``P + G (+ 1)``: the whitened weights ``eps``, then ``G`` log
+    scales ``a_k`` of groups of weights, then (when the noise is learned)
+    ``log sigma``. The weights are ``theta_j = eps_j * prior_std_j *
+    exp(a_{group_j})`` (ungrouped weights: scale 1). The gradient is computed by
+    explicit back-propagation (no autograd graph).
+
+    Args:
+        spec: The network (layout of ``theta`` as in ``surrogates.nn``).
+        X: ``n x in_dim`` network inputs.
+        y: ``n`` standardized outcomes.
+        prior_std: ``P`` prior standard deviations of the weights (given ``a = 0``).
+        groups: ``P`` group index of each weight in ``0 .. G-1``, or -1 (no
+            group); None: no groups.
+        scale_std: ``G`` prior standard deviations of the log scales (prior mean 0).
+        log_sigma: Fixed ``log sigma`` (no noise parameter in ``z``), or None.
+        noise_loc: Prior mean of ``log sigma``.
+        noise_scale: Prior standard deviation of ``log sigma``.
+    """
+
+    def __init__(
+        self,
+        spec: MLPSpec,
+        X: Tensor,
+        y: Tensor,
+        prior_std: Tensor,
+        groups: Tensor | None = None,
+        scale_std: Tensor | None = None,
+        log_sigma: float | None = None,
+        noise_loc: float = math.log(0.1),
+        noise_scale: float = 1.0,
+    ) -> None:
+        self.spec, self.X, self.y = spec, X, y.reshape(-1, 1)
+        self.prior_std = prior_std
+        self.P = spec.num_params
+        self.G = 0 if groups is None else int(scale_std.numel())
+        if self.G:
+            # index G is a constant zero log scale for the ungrouped weights
+            self.groups = torch.where(groups < 0, self.G, groups)
+            self.scale_var = scale_std.to(prior_std) ** 2
+        self.fixed_log_sigma = log_sigma
+        self.noise_loc, self.noise_scale = float(noise_loc), float(noise_scale)
+        self.dim = self.P + self.G + (0 if log_sigma is not None else 1)
+        self._dact = _DERIVATIVES[spec.activation]
+        #: Number of evaluations so far (leapfrog steps, MAP steps).
+        self.calls = 0
+
+    def _std(self, z: Tensor) -> Tensor:
+        """Prior standard deviations ``... x P`` of the weights at states ``... x dim``."""
+        if not self.G:
+            return self.prior_std
+        a = z[..., self.P : self.P + self.G]
+        a = torch.cat([a, torch.zeros_like(a[..., :1])], dim=-1)
+        return torch.exp(a[..., self.groups]) * self.prior_std
+
+    def theta(self, z: Tensor) -> Tensor:
+        """Network weights ``... x P`` of ``... x dim`` states."""
+        return z[..., : self.P] * self._std(z)
+
+    def log_sigma(self, z: Tensor) -> Tensor:
+        """``log sigma`` of ``... x dim`` states (shape ``...``)."""
+        if self.fixed_log_sigma is not None:
+            return torch.full(z.shape[:-1], self.fixed_log_sigma, dtype=z.dtype, device=z.device)
+        return z[..., -1]
+
+    def __call__(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """``(U, dU/dz)`` at one state ``z`` (``dim``)."""
+        self.calls += 1
+        std = self._std(z)
+        eps = z[: self.P]
+        theta = eps * std
+        layers = self.spec.unflatten(theta)
+        act = torch.tanh if self.spec.activation == "tanh" else torch.relu
+        hs = [self.X]
+        for W, b in layers[:-1]:
+            hs.append(act(torch.addmm(b, hs[-1], W)))
+        W, b = layers[-1]
+        r = self.y - torch.addmm(b, hs[-1], W)
+        ls = self.log_sigma(z)
+        prec = torch.exp(-2.0 * ls)
+        sse = (r * r).sum()
+        n = self.y.shape[0]
+        U = 0.5 * prec * sse + n * ls + 0.5 * (eps * eps).sum()
+        g = -prec * r  # dU/d(output), n x 1
+        grads: list[Tensor] = []
+        for j in range(len(layers) - 1, -1, -1):
+            grads.append(g.sum(0))  # bias
+            grads.append((hs[j].T @ g).reshape(-1))  # W: in x out, row-major
+            if j > 0:
+                g = (g @ layers[j][0].T) * self._dact(hs[j])
+        grads.reverse()
+        grad_theta = torch.cat(grads)
+        parts = [grad_theta * std + eps]
+        if self.G:
+            a = z[self.P : self.P + self.G]
+            grad_a = torch.zeros(self.G + 1, dtype=z.dtype, device=z.device)
+            grad_a.index_add_(0, self.groups, grad_theta * theta)
+            U = U + 0.5 * (a * a / self.scale_var).sum()
+            parts.append(grad_a[: self.G] + a / self.scale_var)
+        if self.fixed_log_sigma is not None:
+            return U, torch.cat(parts)
+        dev = (ls - self.noise_loc) / self.noise_scale
+        U = U + 0.5 * dev * dev
+        parts.append((-prec * sse + n + dev / self.noise_scale).reshape(1))
+        return U, torch.cat(parts)
+
+
+_ValueAndGrad = Callable[[Tensor], tuple[Tensor, Tensor]]
+
+
+class _Potential(torch.autograd.Function):
+    """``U(z)`` as an autograd function whose backward returns the hand-written gradient."""
+
+    @staticmethod
+    def forward(ctx: Any, z: Tensor, value_and_grad: _ValueAndGrad) -> Tensor:
+        U, grad = value_and_grad(z.detach())
+        ctx.save_for_backward(grad)
+        return U
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor, None]:
+        (grad,) = ctx.saved_tensors
+        return grad_output * grad, None
+
+
+def _traced(log_joint: LogJoint) -> _ValueAndGrad:
+    """``log_joint`` compiled by ``torch.jit.trace`` (~1.5x faster), or as is if that fails."""
+    z = torch.zeros(log_joint.dim, dtype=log_joint.X.dtype, device=log_joint.X.device)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.jit.trace(log_joint.__call__, (z,), check_trace=False)
+    except Exception:  # noqa: BLE001 - tracing is an optimization only
+        return log_joint
+
+
+class _Centered:
+    """Feature map then ``2 x - 1``: network inputs in ``[-1, 1]``."""
+
+    def __init__(self, feature_map: FeatureMap) -> None:
+        self.feature_map = feature_map
+
+    def __call__(self, X: Tensor) -> Tensor:
+        return 2.0 * self.feature_map(X) - 1.0
+
+
+def _positive(name: str, value: Any, integer: bool = False) -> Any:
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
+        what = "a positive integer" if integer else "a positive number"
+        raise ValueError(f"{name}: expected {what}, got {value!r}.")
+    return value
+
+
+class HMCBNNSurrogate(Surrogate):
+    """Bayesian MLP with NUTS-sampled weights; an ``EnsemblePosterior`` of the kept draws.
+
+    Args:
+        device: Torch device (``"cpu"`` or ``"cuda"``).
+        widths: Hidden layer widths.
+        activation: ``"tanh"`` or ``"relu"``.
+        prior_var: Weight prior variance times the layer's fan-in.
+        bias_var: Bias prior variance.
+        noise_std: Fixed noise standard deviation in standardized units;
+            ``None`` learns it (LogNormal prior below).
+        noise_prior_loc: Median of the LogNormal prior on the noise standard
+            deviation (standardized units).
+        noise_prior_scale: Standard deviation of ``log sigma`` under its prior.
+        num_warmup: NUTS warm-up (adaptation) steps.
+        num_samples: NUTS draws after warm-up.
+        thinning: Keep every ``thinning``-th draw (``num_samples // thinning``
+            networks in the posterior).
+        max_tree_depth: NUTS tree depth limit (at most ``2^depth - 1``
+            leapfrog steps per draw); the main cost knob.
+        target_accept: Target acceptance probability of step-size adaptation.
+        map_steps: Adam steps towards the MAP weights before sampling.
+        max_divergent: Fraction of divergent draws above which the fit warns.
+        ard_scale: Prior standard deviation of the per-input log scales of the
+            first layer's weights (automatic relevance determination, as in
+            Neal's BNNs); ``None`` fixes them at 1.
+        output_scale: Prior standard deviation of the log scale of the output
+            layer's weights (the signal amplitude); ``None`` fixes it at 1.
+    """
+
+    name = "hmc_bnn"
+    includes_observation_noise = True
+    is_ensemble = True
+
+    def __init__(
+        self,
+        *,
+        device: str = "cpu",
+        widths: Sequence[int] = (50, 50),
+        activation: str = "tanh",
+        prior_var: float = 1.0,
+        bias_var: float = 1.0,
+        noise_std: float | None = None,
+        noise_prior_loc: float = 0.1,
+        noise_prior_scale: float = 0.5,
+        num_warmup: int = 50,
+        num_samples: int = 25,
+        thinning: int = 1,
+        max_tree_depth: int = 6,
+        target_accept: float = 0.8,
+        map_steps: int = 500,
+        max_divergent: float = 0.25,
+        ard_scale: float | None = 1.0,
+        output_scale: float | None = 1.0,
+        num_chains: int = 4,
+    ) -> None:
+        super().__init__(device=device)
+        widths = tuple(widths) if isinstance(widths, (list, tuple)) else widths
+        if not isinstance(widths, tuple) or any(
+            isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths
+        ):
+            raise ValueError(f"widths: expected a sequence of positive integers, got {widths!r}.")
+        self.widths = widths
+        if activation not in _DERIVATIVES:
+            raise ValueError(
+                f"activation: expected one of {sorted(_DERIVATIVES)}, got {activation!r}."
+            )
+        self.activation = activation
+        self.prior_var = float(_positive("prior_var", prior_var))
+        self.bias_var = float(_positive("bias_var", bias_var))
+        self.noise_std = None if noise_std is None else float(_positive("noise_std", noise_std))
+        self.noise_prior_loc = float(_positive("noise_prior_loc", noise_prior_loc))
+        self.noise_prior_scale = float(_positive("noise_prior_scale", noise_prior_scale))
+        if isinstance(num_warmup, bool) or not isinstance(num_warmup, int) or num_warmup < 0:
+            raise ValueError(f"num_warmup: expected a non-negative integer, got {num_warmup!r}.")
+        self.num_warmup = num_warmup
+        self.num_samples = _positive("num_samples", num_samples, integer=True)
+        self.thinning = _positive("thinning", thinning, integer=True)
+        if self.thinning > self.num_samples:
+            raise ValueError(
+                f"thinning: expected at most num_samples={num_samples}, got {thinning!r}."
+            )
+        self.num_chains = _positive("num_chains", num_chains, integer=True)
+        self.max_tree_depth = _positive("max_tree_depth", max_tree_depth, integer=True)
+        if not (isinstance(target_accept, (int, float)) and 0 < target_accept < 1):
+            raise ValueError(f"target_accept: expected a number in (0, 1), got {target_accept!r}.")
+        self.target_accept = float(target_accept)
+        if isinstance(map_steps, bool) or not isinstance(map_steps, int) or map_steps < 0:
+            raise ValueError(f"map_steps: expected a non-negative integer, got {map_steps!r}.")
+        self.map_steps = map_steps
+        if not (isinstance(max_divergent, (int, float)) and 0 <= max_divergent <= 1):
+            raise ValueError(f"max_divergent: expected a number in [0, 1], got {max_divergent!r}.")
+        self.max_divergent = float(max_divergent)
+        self.ard_scale = None if ard_scale is None else float(_positive("ard_scale", ard_scale))
+        self.output_scale = (
+            None if output_scale is None else float(_positive("output_scale", output_scale))
+        )
+        #: Why the last fit was degraded (``None`` if it was not).
+        self.last_fallback: str | None = None
+        #: Diagnostics of the last fit: step size, divergences, tree sizes.
+        self.last_diagnostics: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ helpers
+
+    def _prior_std(self, spec: MLPSpec) -> Tensor:
+        parts = []
+        for i, o in spec.layer_dims:
+            parts.append(torch.full((i * o,), math.sqrt(self.prior_var / i), dtype=torch.float64))
+            parts.append(torch.full((o,), math.sqrt(self.bias_var), dtype=torch.float64))
+        return torch.cat(parts).to(self.device)
+
+    def _groups(self, spec: MLPSpec) -> dict[str, Tensor]:
+        """Weight groups with learned scales: first-layer rows (ARD), output weights."""
+        groups, stds, k = [], [], 0
+        for j, (i, o) in enumerate(spec.layer_dims):
+            g = torch.full((i * o + o,), -1, dtype=torch.long)
+            if j == 0 and self.ard_scale is not None:
+                g[: i * o] = torch.arange(i).repeat_interleave(o) + k
+                stds += [self.ard_scale] * i
+                k += i
+            if j == len(spec.layer_dims) - 1 and self.output_scale is not None:
+                g[: i * o] = k
+                stds.append(self.output_scale)
+                k += 1
+            groups.append(g)
+        if not stds:
+            return {}
+        return {
+            "groups": torch.cat(groups).to(self.device),
+            "scale_std": torch.tensor(stds, dtype=torch.float64, device=self.device),
+        }
+
+    def _map(self, log_joint: LogJoint, z: Tensor) -> Tensor:
+        """Adam steps on ``U`` from ``z``; returns the last finite state."""
+        z = z.clone().requires_grad_(True)
+        opt = torch.optim.Adam([z], lr=1e-2)
+        best = z.detach().clone()
+        for _ in range(self.map_steps):
+            U, grad = log_joint(z.detach())
+            if not (torch.isfinite(U) and torch.isfinite(grad).all()):
+                break
+            best = z.detach().clone()
+            z.grad = grad
+            opt.step()
+        return best
+
+    def _run_nuts(
+        self, log_joint: LogJoint, z0: Tensor, step_size: float
+    ) -> tuple[Tensor, dict[str, Any]]:
+        """One chain: ``num_samples x dim`` NUTS draws from ``z0``, and diagnostics."""
+        from pyro.infer import MCMC, NUTS
+
+        fn = _traced(log_joint)
+        steps = [0]
+
+        def potential(params: dict[str, Tensor]) -> Tensor:
+            steps[0] += 1
+            return _Potential.apply(params["z"], fn)
+
+        kernel = NUTS(
+            potential_fn=potential,
+            step_size=step_size,
+            adapt_step_size=True,
+            adapt_mass_matrix=True,
+            full_mass=False,
+            target_accept_prob=self.target_accept,
+            max_tree_depth=self.max_tree_depth,
+        )
+        mcmc = MCMC(
+            kernel,
+            num_samples=self.num_samples,
+            warmup_steps=self.num_warmup,
+            initial_params={"z": z0},
+            disable_progbar=True,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # pyro: "Consider using a Pyro model"
+            mcmc.run()
+        draws = mcmc.get_samples()["z"].reshape(self.num_samples, -1)
+        diag = mcmc.diagnostics()
+        divergent = diag.get("divergences", {}).get("chain 0", [])
+        return draws, {
+            "step_size": float(kernel.step_size),
+            "divergent": len(divergent),
+            "leapfrog_steps": steps[0],
+        }
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(
+        self,
+        X: Tensor,
+        Y: Tensor,
+        columns: Sequence[Column],
+        seed: int,
+        init: Mapping[str, Any] | None = None,
+        refit: bool = True,
+    ) -> SampledNetworkModel:
+        """Sample the network weights by NUTS and return their ensemble model.
+
+        Args:
+            X: ``n x d`` encoded inputs.
+            Y: ``n x 1`` outcomes (maximization, user scale).
+            columns: ``d`` column descriptions.
+            seed: Seed of the MAP start and of the chain.
+            init: ``last_state`` of an earlier fit: its step size and noise
+                level start this fit's adaptation.
+            refit: Ignored: every fit samples afresh (``last_refit`` is True).
+
+        Returns:
+            A ``SampledNetworkModel`` over the ``num_samples // thinning`` kept draws.
+
+        Raises:
+            FitError: the chain produced no finite draw, or sampling failed.
+        """
+        X = X.to(device=self.device, dtype=torch.float64)
+        Y = Y.to(device=self.device, dtype=torch.float64).reshape(-1, 1)
+        self.last_fallback = None
+        self.last_refit = True
+        if X.shape[0] < 1 or not torch.isfinite(Y).all():
+            raise FitError(f"hmc_bnn: expected at least one finite outcome, got Y={Y.tolist()}.")
+        fmap = FeatureMap(columns)
+        features = _Centered(fmap)
+        spec = MLPSpec(in_dim=fmap.dim, widths=self.widths, activation=self.activation)
+        y_mean = Y.mean()
+        y_std = Y.std() if Y.shape[0] > 1 else torch.zeros((), dtype=Y.dtype, device=Y.device)
+        if not float(y_std) > 1e-12 * max(float(Y.abs().max()), 1e-300):
+            y_std = torch.ones_like(y_mean)
+        y = ((Y - y_mean) / y_std).reshape(-1)
+        log_sigma0 = math.log(self.noise_std or 0.3)
+        step_size = 0.05
+        if init is not None:
+            step_size = _finite(init.get("step_size"), step_size)
+            if self.noise_std is None:
+                log_sigma0 = _finite(init.get("log_sigma"), log_sigma0)
+        log_joint = LogJoint(
+            spec,
+            features(X),
+            y,
+            self._prior_std(spec),
+            log_sigma=None if self.noise_std is None else math.log(self.noise_std),
+            noise_loc=math.log(self.noise_prior_loc),
+            noise_scale=self.noise_prior_scale,
+            **self._groups(spec),
+        )
+        with torch.random.fork_rng(devices=[] if X.device.type == "cpu" else [X.device]):
+            torch.manual_seed(seed)
+            chains, infos = [], []
+            for _ in range(self.num_chains):
+                eps0 = torch.randn(spec.num_params, dtype=torch.float64, device=self.device)
+                extra = [0.0] * log_joint.G + ([log_sigma0] if self.noise_std is None else [])
+                z0 = self._map(log_joint, torch.cat([eps0, eps0.new_tensor(extra)]))
+                try:
+                    draws, info = self._run_nuts(log_joint, z0, step_size)
+                except (RuntimeError, ValueError) as exc:
+                    raise FitError(f"hmc_bnn: NUTS failed: {type(exc).__name__}: {exc}") from exc
+                chains.append(draws[self.thinning - 1 :: self.thinning])
+                infos.append(info)
+        info = {
+            "step_size": float(torch.tensor([i["step_size"] for i in infos]).log().mean().exp()),
+            "divergent": sum(i["divergent"] for i in infos),
+            "leapfrog_steps": sum(i["leapfrog_steps"] for i in infos),
+        }
+        kept = torch.cat(chains)
+        finite = torch.isfinite(kept).all(-1)
+        if not bool(finite.any()):
+            raise FitError("hmc_bnn: NUTS produced no finite draw.")
+        problems = []
+        if not bool(finite.all()):
+            problems.append(f"dropped {int((~finite).sum())} non-finite draws of {len(kept)}")
+            kept = kept[finite]
+        total = self.num_chains * self.num_samples
+        if info["divergent"] > self.max_divergent * total:
+            problems.append(f"{info['divergent']} of {total} NUTS draws diverged")
+        if problems:
+            self.last_fallback = "; ".join(problems)
+            warnings.warn(f"hmc_bnn: {self.last_fallback}", RuntimeWarning, stacklevel=2)
+        log_sigma = log_joint.log_sigma(kept)
+        self.last_diagnostics = {**info, "kept": len(kept), "sigma": float(log_sigma.exp().mean())}
+        logger.info("hmc_bnn fit: %s", self.last_diagnostics)
+        self.last_state = {
+            "step_size": info["step_size"],
+            "log_sigma": float(log_sigma.mean()),
+        }
+        return SampledNetworkModel(
+            spec,
+            log_joint.theta(kept),
+            feature_map=features,
+            y_mean=y_mean,
+            y_std=y_std,
+            noise_var=torch.exp(2.0 * log_sigma),
+            noise_seed=seed,
+        ).eval()
+
+    def __repr__(self) -> str:
+        return (
+            f"HMCBNNSurrogate(widths={self.widths!r}, num_warmup={self.num_warmup}, "
+            f"num_samples={self.num_samples}, thinning={self.thinning}, "
+            f"max_tree_depth={self.max_tree_depth}, device={self.device!r})"
+        )
+
+
+def _finite(value: Any, default: float) -> float:
+    """``value`` as a float when it is a finite number, else ``default``."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return default
+    return value if math.isfinite(value) else default
