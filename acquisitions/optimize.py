@@ -94,7 +94,12 @@ def _exclude(points: Tensor, avoid: Tensor | None, q: int) -> Tensor:
     """Drop ``avoid`` rows from ``points`` unless that leaves fewer than ``q``."""
     if avoid is None or avoid.numel() == 0:
         return points
-    close = torch.cdist(points, avoid.to(points)).min(dim=-1).values < 1e-9
+    close = (
+        torch.cdist(points, avoid.to(points), compute_mode="donot_use_mm_for_euclid_dist")
+        .min(dim=-1)
+        .values
+        < 1e-9
+    )  # exact distances: the matmul shortcut is off by ~1e-8
     kept = points[~close]
     return kept if kept.shape[0] >= q else points
 

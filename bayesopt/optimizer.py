@@ -110,6 +110,7 @@ class Optimizer:
                 )
         self.surrogate = get_surrogate(surrogate, **dict(surrogate_options or {}))
         self.acquisition = get_acquisition(acquisition, **dict(acquisition_options or {}))
+        _check_pair(self.surrogate, self.acquisition)
         self.optimizer_settings = optimizer_settings
         self.storage = storage if isinstance(storage, SQLStorage) else SQLStorage(storage)
         if seed is None:
@@ -461,4 +462,28 @@ class Optimizer:
             f"Optimizer(study={self.study_name!r}, storage={self.storage.url!r}, "
             f"surrogate={self.surrogate.name!r}, acquisition={self.acquisition.name!r}, "
             f"direction={self.direction!r}, seed={self.seed})"
+        )
+
+
+def _check_pair(surrogate: Any, acquisition: Any) -> None:
+    """Refuse, before anything is stored, a pair the acquisitions' matrix rules out.
+
+    Only what the surrogate's class declares is known before a fit (a sample-based
+    surrogate gives an ensemble model); pairs that depend on the fitted model
+    (``auto``, outcome warping) are checked at each proposal, which falls back to
+    a space-filling point with the reason.
+
+    Raises:
+        ValueError: the pair is unsupported (the message gives the reason).
+    """
+    from acquisitions.matrix import MATRIX
+
+    row = MATRIX.get(acquisition.name)
+    if row is None or not type(surrogate).is_ensemble:
+        return
+    cell = row["ensemble"]
+    if not cell.ok:
+        raise ValueError(
+            f"acquisition: {acquisition.name!r} does not work with surrogate "
+            f"{surrogate.name!r} (sample based): {cell.reason}."
         )

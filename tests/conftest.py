@@ -14,6 +14,14 @@ import pytest
 os.environ.setdefault("BAYESOPT_TORCH_THREADS", "1")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tests that call torch outside an ask (fits, posteriors) also use one thread."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture
 def sqlite_url(tmp_path):
     """A fresh SQLite database file in the test's temporary directory."""

@@ -704,3 +704,16 @@ def test_refit_schedule_is_stored_with_the_trials():
         opt.tell(t, 0.5)
     # 102 points: fitted at 102, then reused at 103 and 104 (3 < ceil(0.02 * 104))
     assert fitted == [102, 102, 102]
+
+
+def test_an_unsupported_surrogate_acquisition_pair_is_refused_at_construction(tmp_path):
+    from bayesopt import Float, Optimizer
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with pytest.raises(ValueError, match=r"acquisition: 'kg'.*'ensemble'.*fantasize"):
+        Optimizer({"x": Float(0, 1)}, surrogate="ensemble", acquisition="kg", storage=url)
+    with pytest.raises(ValueError, match=r"'decision_nei'.*'hmc_bnn'.*qlognei"):
+        Optimizer({"x": Float(0, 1)}, surrogate="hmc_bnn", acquisition="decision_nei", storage=url)
+    # nothing was stored by the refused calls: the study is created fresh here
+    opt = Optimizer({"x": Float(0, 1)}, surrogate="ensemble", acquisition="qlognei", storage=url)
+    assert opt.trials == []
