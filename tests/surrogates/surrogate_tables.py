@@ -24,8 +24,14 @@ FAST_OPTIONS: dict[str, dict[str, Any]] = {
     "gp": {},
     "ibnn": {},
     "dkl": {"max_steps": 150},
-    "ensemble": {},
-    "hmc_bnn": {"num_warmup": 40, "num_samples": 40, "thinning": 2, "map_steps": 150},
+    "ensemble": {"epochs": 300},
+    "hmc_bnn": {
+        "num_chains": 2,
+        "num_warmup": 20,
+        "num_samples": 10,
+        "max_tree_depth": 4,
+        "map_steps": 200,
+    },
     "auto": {"candidates": ["gp", "ibnn"], "folds": 2},
 }
 
