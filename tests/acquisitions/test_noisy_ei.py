@@ -63,3 +63,41 @@ def test_logei_is_analytic_without_pending_and_matches_the_closed_form():
     assert acq(x.unsqueeze(0)).item() == pytest.approx(math.log(ei.item()), rel=1e-6)
     _, ctx_p = _setup(pending=True)
     assert isinstance(get_acquisition("logei").build(model, ctx_p), qLogExpectedImprovement)
+
+
+def test_noise_free_gp_gets_the_exact_analytic_form_which_matches_monte_carlo():
+    from botorch.acquisition.analytic import ExpectedImprovement
+    from gpytorch.constraints import GreaterThan
+    from gpytorch.likelihoods import GaussianLikelihood
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(10, 2, generator=g, dtype=torch.float64)
+    Y = torch.sin(5 * X).sum(-1, keepdim=True)
+    likelihood = GaussianLikelihood(noise_constraint=GreaterThan(1e-7))
+    likelihood.noise = 1e-6
+    model = SingleTaskGP(X, Y, likelihood=likelihood).eval()
+    bounds = torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    ctx = AcquisitionContext(X, Y, None, float(Y.max()), Domain(bounds), seed=7)
+    exact = get_acquisition("qlognei").build(model, ctx)
+    assert isinstance(exact, LogExpectedImprovement)
+    assert exact.best_f.dtype == torch.float64 and exact.best_f.item() == float(Y.max())
+    assert isinstance(get_acquisition("qnei").build(model, ctx), ExpectedImprovement)
+    mc = get_acquisition("qlognei", analytic_if_noise_free=False, num_samples=4096).build(
+        model, ctx
+    )
+    assert isinstance(mc, qLogNoisyExpectedImprovement)
+    x = torch.rand(6, 1, 2, generator=g, dtype=torch.float64)
+    e, m = exact(x), mc(x)
+    useful = e > -6  # where EI is not negligible, noise-free NEI (MC) agrees with EI (exact)
+    assert useful.sum() >= 2
+    torch.testing.assert_close(m[useful].exp(), e[useful].exp(), rtol=0.1, atol=1e-3)
+    # pending points, or a learned noise, keep the Monte Carlo noisy EI
+    _, ctx_pending = _setup(pending=True)
+    assert isinstance(
+        get_acquisition("qlognei").build(model, ctx_pending), qLogNoisyExpectedImprovement
+    )
+    noisy_model, ctx_noisy = _setup()
+    assert noisy_model.likelihood.noise.item() > 1e-5
+    assert isinstance(
+        get_acquisition("qlognei").build(noisy_model, ctx_noisy), qLogNoisyExpectedImprovement
+    )
