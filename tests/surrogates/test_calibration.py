@@ -13,8 +13,11 @@ problem), the 90% predictive interval ``mean +- 1.645 sd`` of
 ``posterior(X, observation_noise=True)`` must cover 80%..98% of the held-out
 values, and the mean Gaussian negative log-likelihood of the held-out values
 must beat the constant predictor ``N(mean, variance)`` of each seed's training
-targets. Options come from ``CALIBRATION_OPTIONS`` (defaults where CI time
-allows); ``hmc_bnn`` with its defaults runs in a ``slow`` test.
+targets. Options come from ``CALIBRATION_OPTIONS``: every surrogate's
+defaults. (A cheaper ``hmc_bnn`` -- 4 chains of 30 + 15 draws, tree depth 5 --
+was measured: 99.5% coverage on forrester and 76% on friedman, so CI runs its
+defaults, about 40 s of CPU per problem; the whole file takes about 2.5 CPU
+minutes, most of it ``hmc_bnn`` and ``auto``.)
 """
 
 from __future__ import annotations
@@ -111,12 +114,6 @@ def _check(result: dict[str, float]) -> None:
 @pytest.mark.parametrize("name", SURROGATES)
 def test_90_percent_interval_coverage_and_nll(name, problem):
     _check(_cached(name, problem))
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("problem", list(PROBLEMS))
-def test_hmc_bnn_defaults_are_calibrated(problem):
-    _check(calibration("hmc_bnn", problem, {}))
 
 
 def test_the_constant_baseline_is_the_training_moments():
