@@ -228,8 +228,9 @@ def summarize_runs(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
         ``regret_q25``, ``regret_q75``, ``ask_seconds_median`` over all asks,
         ...) with ``surrogate``, ``model_ask_seconds_median`` and
         ``model_ask_cpu_seconds_median`` (asks whose point came from the model;
-        ``nan`` if none did), ``n_model_asks``, ``n_fallbacks`` and
-        ``wall_seconds_median`` (per run) added.
+        ``nan`` if none did), ``n_model_asks``, ``n_fallbacks``,
+        ``wall_seconds_median`` (per run) and, for ``auto``, ``surrogates_used``
+        (how often it chose each surrogate) added.
     """
     rows = summarize(records)
     for row in rows:
@@ -251,6 +252,10 @@ def summarize_runs(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
             statistics.median(c for _, c in model) if model else math.nan
         )
         row["n_fallbacks"] = sum(a.get("source") == "fallback" for r in recs for a in r["attrs"])
+        # auto records its choice per proposal as ``surrogate_used``
+        used = [a["surrogate_used"] for r in recs for a in r["attrs"] if "surrogate_used" in a]
+        if used:
+            row["surrogates_used"] = {k: used.count(k) for k in sorted(set(used))}
         row["wall_seconds_median"] = statistics.median(r["wall_seconds"] for r in recs)
     return rows
 
@@ -589,6 +594,9 @@ def _report(
         for task, entry in at_reduced.items():
             cells = ", ".join(f"{k} {v:.2e}" for k, v in entry["regret_median"].items())
             parts.append(f"  {task} @ {entry['budget']} evals: {cells}")
+    for r in rows:
+        if "surrogates_used" in r:
+            parts.append(f"{r['surrogate']} on {r['task']} chose: {r['surrogates_used']}")
     for task, gap in gaps.items():
         verdict = "within" if gap["log10_gap"] <= 0.3 else "NOT within"
         parts.append(

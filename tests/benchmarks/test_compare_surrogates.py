@@ -109,13 +109,17 @@ def test_summaries_regret_at_a_budget_and_autos_gap():
         for s, (r, m) in enumerate([(1.0, 0.7), (0.1, 0.9), (0.01, 1.1)])
     ]
     records += [_record("t", "auto", s, [5.0, 3.0, r]) for s, r in enumerate([0.5, 0.2, 0.3])]
+    for rec, used in zip(records[3:], ["gp", "ibnn", "gp"]):
+        rec["attrs"][-1] = {"source": "model", "surrogate": "auto", "surrogate_used": used}
     records += [_record("t", "hmc_bnn", 0, [4.0, 0.05])]
     rows = cs.summarize_runs(records)
     gp = next(r for r in rows if r["surrogate"] == "gp")
     assert gp["regret_median"] == 0.1 and gp["n_seeds"] == 3
     assert (gp["regret_q25"], gp["regret_q75"]) == (pytest.approx(0.055), pytest.approx(0.55))
     assert gp["model_ask_seconds_median"] == pytest.approx(0.6)  # of 0.5 x3, 0.7, 0.9, 1.1
-    assert gp["n_model_asks"] == 6 and gp["n_fallbacks"] == 0
+    assert gp["n_model_asks"] == 6 and gp["n_fallbacks"] == 0 and "surrogates_used" not in gp
+    auto = next(r for r in rows if r["surrogate"] == "auto")
+    assert auto["surrogates_used"] == {"gp": 2, "ibnn": 1}
     assert cs.regret_at(records, "t", 2) == {"gp": 2.0, "auto": 3.0, "hmc_bnn": 0.05}
     gaps = cs.auto_gaps(rows)
     assert gaps["t"]["best_single"] == "hmc_bnn"
@@ -123,4 +127,6 @@ def test_summaries_regret_at_a_budget_and_autos_gap():
     assert cs.auto_gaps([r for r in rows if r["surrogate"] != "auto"]) == {}
     table = cs.format_table(rows)
     assert "IQR" in table and "hmc_bnn" in table
+    report = cs._report(rows, {}, gaps, [])
+    assert "auto on t chose: {'gp': 2, 'ibnn': 1}" in report and "NOT within 0.3" in report
     assert cs.format_markdown(rows).count("\n") == len(rows) + 1
