@@ -10,7 +10,8 @@ from botorch.sampling.get_sampler import get_sampler
 from acquisitions import get_acquisition
 from acquisitions.base import AcquisitionContext, Domain
 from surrogates import Column, FitError, get_surrogate
-from surrogates.hmc_bnn import HMCBNNSurrogate, LogJoint
+from surrogates.hmc_bnn import HMCBNNSurrogate, WarpedNetworkModel
+from surrogates.hmc_potential import LogJoint
 from surrogates.nn import MLPSpec, SampledNetworkModel
 
 #: Small budgets: 2 chains x (20 + 10) transitions of at most 7 leapfrog steps.
@@ -120,9 +121,9 @@ def test_ard_scales_multiply_the_rows_of_the_first_layer():
 
 def test_fit_returns_an_ensemble_of_the_kept_draws():
     X, Y = _data(12, 2, seed=0)
-    sur = HMCBNNSurrogate(**{**FAST, "num_samples": 10, "thinning": 2})
+    sur = HMCBNNSurrogate(**{**FAST, "num_samples": 10, "thinning": 2, "warp": False})
     model = _fit(sur, X, Y)
-    assert isinstance(model, SampledNetworkModel)
+    assert type(model) is SampledNetworkModel
     assert model.num_members == 2 * 5  # chains x num_samples // thinning
     assert sur.includes_observation_noise and sur.is_ensemble
     assert sur.last_diagnostics["kept"] == 10 and sur.last_diagnostics["leapfrog_steps"] > 0
@@ -138,6 +139,36 @@ def test_fit_returns_an_ensemble_of_the_kept_draws():
     expected = model.noise_var.mean() * model.y_std**2
     assert torch.allclose(added, expected.expand_as(added), rtol=1e-9)
     assert torch.allclose(noisy.mean, plain.mean)
+
+
+def test_warped_model_maps_members_back_to_the_scale_of_y():
+    g = torch.Generator().manual_seed(11)
+    X = torch.rand(14, 1, generator=g, dtype=torch.float64)
+    Y = -torch.exp(6 * X)  # a long lower tail: the warp compresses it (lmbda > 1)
+    model = _fit(HMCBNNSurrogate(**FAST), X, Y)
+    assert isinstance(model, WarpedNetworkModel) and model.warp.lmbda > 1.2
+    plain = SampledNetworkModel(
+        model.spec,
+        model.theta,
+        feature_map=model.feature_map,
+        y_mean=model.y_mean,
+        y_std=model.y_std,
+        noise_var=model.noise_var,
+    )
+    Xt = torch.rand(2, 5, 1, generator=g, dtype=torch.float64)
+    members = model.warp.untransform(plain.forward(Xt))[0]  # 2 x S x 5 x 1
+    post = model.posterior(Xt)
+    assert torch.allclose(model.forward(Xt), members)
+    assert torch.allclose(post.mean, members.mean(-3))
+    noisy = model.posterior(Xt, observation_noise=True)
+    assert (noisy.variance > post.variance).all()
+    # each member's noisy mean is its warped Gaussian pushed through the inverse warp
+    w = plain.forward(Xt)[:, 0]
+    sd = (model.noise_var[0] * model.y_std**2).sqrt()
+    eps = torch.randn(200_000, 1, 1, 1, generator=g, dtype=torch.float64)
+    mc = model.warp.untransform(w + sd * eps)[0].mean(0)
+    assert torch.allclose(model._moments(w, sd**2)[0], mc, rtol=2e-2)
+    assert torch.isfinite(noisy.rsample(torch.Size([4]))).all()
 
 
 def test_same_seed_same_draws_whatever_the_global_state():
