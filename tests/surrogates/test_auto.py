@@ -4,16 +4,35 @@ import pytest
 import torch
 
 from surrogates import Column, get_surrogate, register_surrogate
-from surrogates.auto import AutoSurrogate, held_out_log_density
+from surrogates.auto import AutoSurrogate, held_out_log_density, one_standard_error_choice
+from surrogates.base import _REGISTRY
 from surrogates.gp import GPSurrogate
 
 
-@register_surrogate("blurred_gp_for_tests")
 class BlurredGP(GPSurrogate):
     """A deliberately poor surrogate: a GP that calls almost everything noise."""
 
     def __init__(self, **kwargs):
         super().__init__(min_noise=10.0, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def _blurred_gp_registered():
+    """Register the poor surrogate for these tests only (the registry is global)."""
+    register_surrogate("blurred_gp_for_tests")(BlurredGP)
+    yield
+    _REGISTRY.pop("blurred_gp_for_tests", None)
+
+
+def test_one_standard_error_rule_keeps_the_default_without_clear_evidence():
+    base = torch.tensor([0.0, 0.0, 0.0, 0.0])
+    noisy_gain = {"gp": base, "b": torch.tensor([2.0, -1.5, 1.0, -1.0])}  # mean 0.125, se 0.8
+    assert one_standard_error_choice(noisy_gain, "gp") == "gp"
+    clear_gain = {"gp": base, "b": torch.tensor([0.5, 0.6, 0.4, 0.5]), "c": base + 0.3}
+    assert one_standard_error_choice(clear_gain, "gp") == "b"  # best mean among qualifiers
+    failed_default = {"gp": base - math.inf, "b": base - 1.0, "c": base - 2.0}
+    assert one_standard_error_choice(failed_default, "gp") == "b"
+    assert one_standard_error_choice({"gp": base, "b": base - math.inf}, "gp") == "gp"
 
 
 COLS = [Column("a", "continuous"), Column("b", "continuous")]
