@@ -14,7 +14,10 @@ units; the GP surrogate's default picks such a model for deterministic
 objectives), there is one point to propose and nothing pending, the exact
 analytic form is used (``LogExpectedImprovement`` / ``ExpectedImprovement``
 with the best observed value): the same quantity without Monte Carlo error,
-at a fraction of the cost. ``analytic_if_noise_free=False`` turns this off.
+at a fraction of the cost, when ``analytic_if_noise_free=True``. It is off by
+default: it halved the ask time at 200 observations, but on Hartmann-6 (60
+evaluations, seeds 1, 2, 4) the exact form ended at regrets of 3e-2, 2e-3 and
+5e-2 where the Monte Carlo form reached 2e-4, 9e-5 and 9e-5.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ class _NoisyEIBase(Acquisition):
         *,
         num_samples: int = 128,
         prune_baseline: bool = True,
-        analytic_if_noise_free: bool = True,
+        analytic_if_noise_free: bool = False,
     ) -> None:
         if int(num_samples) < 1:
             raise ValueError(f"num_samples: expected a positive integer, got {num_samples!r}.")

@@ -78,10 +78,12 @@ def test_noise_free_gp_gets_the_exact_analytic_form_which_matches_monte_carlo():
     model = SingleTaskGP(X, Y, likelihood=likelihood).eval()
     bounds = torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
     ctx = AcquisitionContext(X, Y, None, float(Y.max()), Domain(bounds), seed=7)
-    exact = get_acquisition("qlognei").build(model, ctx)
+    assert isinstance(get_acquisition("qlognei").build(model, ctx), qLogNoisyExpectedImprovement)
+    exact = get_acquisition("qlognei", analytic_if_noise_free=True).build(model, ctx)
     assert isinstance(exact, LogExpectedImprovement)
     assert exact.best_f.dtype == torch.float64 and exact.best_f.item() == float(Y.max())
-    assert isinstance(get_acquisition("qnei").build(model, ctx), ExpectedImprovement)
+    qnei = get_acquisition("qnei", analytic_if_noise_free=True)
+    assert isinstance(qnei.build(model, ctx), ExpectedImprovement)
     mc = get_acquisition("qlognei", analytic_if_noise_free=False, num_samples=4096).build(
         model, ctx
     )
@@ -93,11 +95,8 @@ def test_noise_free_gp_gets_the_exact_analytic_form_which_matches_monte_carlo():
     torch.testing.assert_close(m[useful].exp(), e[useful].exp(), rtol=0.1, atol=1e-3)
     # pending points, or a learned noise, keep the Monte Carlo noisy EI
     _, ctx_pending = _setup(pending=True)
-    assert isinstance(
-        get_acquisition("qlognei").build(model, ctx_pending), qLogNoisyExpectedImprovement
-    )
+    switching = get_acquisition("qlognei", analytic_if_noise_free=True)
+    assert isinstance(switching.build(model, ctx_pending), qLogNoisyExpectedImprovement)
     noisy_model, ctx_noisy = _setup()
     assert noisy_model.likelihood.noise.item() > 1e-5
-    assert isinstance(
-        get_acquisition("qlognei").build(noisy_model, ctx_noisy), qLogNoisyExpectedImprovement
-    )
+    assert isinstance(switching.build(noisy_model, ctx_noisy), qLogNoisyExpectedImprovement)
