@@ -93,8 +93,14 @@ def design_points(space: Mapping[str, Any], n: int, seed: int) -> list[dict[str,
     return points
 
 
-def time_asks(task: Any, optimizers: Sequence[str], points: Sequence[Mapping[str, float]],
-              values: Sequence[float], repeats: int, seed: int) -> dict[str, dict[str, Any]]:
+def time_asks(
+    task: Any,
+    optimizers: Sequence[str],
+    points: Sequence[Mapping[str, float]],
+    values: Sequence[float],
+    repeats: int,
+    seed: int,
+) -> dict[str, dict[str, Any]]:
     """Record the same evaluations in every optimizer, then time ``repeats`` asks each.
 
     The asks of the optimizers are interleaved (one of each per repeat), so a
@@ -129,28 +135,47 @@ def time_asks(task: Any, optimizers: Sequence[str], points: Sequence[Mapping[str
         for session in sessions.values():
             session.close()
     return {
-        name: {"ask_seconds": s.ask_seconds, "ask_cpu_seconds": s.ask_cpu_seconds,
-               "add_seconds": add_seconds[name]}
+        name: {
+            "ask_seconds": s.ask_seconds,
+            "ask_cpu_seconds": s.ask_cpu_seconds,
+            "add_seconds": add_seconds[name],
+        }
         for name, s in sessions.items()
     }
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", nargs="+", type=int, default=list(DEFAULT_SIZES),
-                        help="numbers of observations before the timed asks "
-                             f"(default: {' '.join(map(str, DEFAULT_SIZES))})")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        type=int,
+        default=list(DEFAULT_SIZES),
+        help="numbers of observations before the timed asks "
+        f"(default: {' '.join(map(str, DEFAULT_SIZES))})",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="asks timed per size (default 3)")
-    parser.add_argument("--optimizers", nargs="+", choices=(OURS, *OPTUNA_SAMPLERS),
-                        default=[OURS, "optuna-gp"],
-                        help=f"optimizers to time (default: {OURS} optuna-gp)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the design points and optimizers (default 0)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (default: all cores)")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
-                        help=f"JSON output path (default: {DEFAULT_OUTPUT})")
+    parser.add_argument(
+        "--optimizers",
+        nargs="+",
+        choices=(OURS, *OPTUNA_SAMPLERS),
+        default=[OURS, "optuna-gp"],
+        help=f"optimizers to time (default: {OURS} optuna-gp)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the design points and optimizers (default 0)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: all cores)"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help=f"JSON output path (default: {DEFAULT_OUTPUT})",
+    )
     args = parser.parse_args(argv)
     if min(args.sizes) < 1 or args.repeats < 1:
         parser.error("--sizes and --repeats must be positive")
@@ -171,9 +196,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     init_process(threads)
     import torch
 
-    print(f"torch threads: {torch.get_num_threads()} (interop {torch.get_num_interop_threads()})"
-          f"; inside a proposal: bayesopt {_bayesopt_proposal_threads()}, Optuna GPSampler 1"
-          f"; repeats per size: {args.repeats}", flush=True)
+    print(
+        f"torch threads: {torch.get_num_threads()} (interop {torch.get_num_interop_threads()})"
+        f"; inside a proposal: bayesopt {_bayesopt_proposal_threads()}, Optuna GPSampler 1"
+        f"; repeats per size: {args.repeats}",
+        flush=True,
+    )
     task = load_task("hartmann6")
     results = []
     start_all = time.perf_counter()
@@ -182,15 +210,21 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         values = [float(task(p)) for p in points]
         timings = time_asks(task, args.optimizers, points, values, args.repeats, args.seed)
         for optimizer, timing in timings.items():
-            row = {"n_observations": n, "optimizer": optimizer,
-                   "ask_seconds_median": statistics.median(timing["ask_seconds"]),
-                   "ask_cpu_seconds_median": statistics.median(timing["ask_cpu_seconds"]),
-                   **timing}
+            row = {
+                "n_observations": n,
+                "optimizer": optimizer,
+                "ask_seconds_median": statistics.median(timing["ask_seconds"]),
+                "ask_cpu_seconds_median": statistics.median(timing["ask_cpu_seconds"]),
+                **timing,
+            }
             results.append(row)
-            print(f"  n={n:<5d} {optimizer:<11} median {row['ask_seconds_median']:8.3f} s/ask, "
-                  f"cpu {row['ask_cpu_seconds_median']:8.3f} s/ask  (asks "
-                  f"{', '.join(f'{s:.3f}' for s in timing['ask_seconds'])}; "
-                  f"adds {timing['add_seconds']:.2f} s)", flush=True)
+            print(
+                f"  n={n:<5d} {optimizer:<11} median {row['ask_seconds_median']:8.3f} s/ask, "
+                f"cpu {row['ask_cpu_seconds_median']:8.3f} s/ask  (asks "
+                f"{', '.join(f'{s:.3f}' for s in timing['ask_seconds'])}; "
+                f"adds {timing['add_seconds']:.2f} s)",
+                flush=True,
+            )
     total = time.perf_counter() - start_all
 
     print()
@@ -230,8 +264,11 @@ def _bayesopt_proposal_threads() -> int | str:
 
 def format_table(results: Sequence[Mapping[str, Any]], optimizers: Sequence[str]) -> str:
     """Median seconds per ask: one line per size; wall-clock and CPU columns per optimizer."""
-    cols = [(name, key) for key in ("ask_seconds_median", "ask_cpu_seconds_median")
-            for name in optimizers]
+    cols = [
+        (name, key)
+        for key in ("ask_seconds_median", "ask_cpu_seconds_median")
+        for name in optimizers
+    ]
     labels = [f"{name} {'wall' if key == 'ask_seconds_median' else 'cpu'}" for name, key in cols]
     width = max(12, *(len(label) for label in labels))
     header = f"{'observations':>12} " + " ".join(f"{label:>{width}}" for label in labels)

@@ -200,8 +200,14 @@ def make_our_optimizer(
     """Our optimizer with the compared settings (``OUR_SETTINGS`` + ``OUR_VARIANTS[variant]``)."""
     from bayesopt import Optimizer
 
-    return Optimizer(dict(space), direction=direction, seed=seed, n_initial=n_initial,
-                     surrogate_options=OUR_VARIANTS[variant], **OUR_SETTINGS)
+    return Optimizer(
+        dict(space),
+        direction=direction,
+        seed=seed,
+        n_initial=n_initial,
+        surrogate_options=OUR_VARIANTS[variant],
+        **OUR_SETTINGS,
+    )
 
 
 def make_optuna_sampler(name: str, seed: int) -> Any:
@@ -242,11 +248,16 @@ def optuna_distributions(space: Mapping[str, Any]) -> dict[str, Any]:
     for name, param in space.items():
         kind = getattr(param, "kind", None)
         if kind == "float":
-            dists[name] = FloatDistribution(float(param.low), float(param.high), log=param.log,
-                                            step=param.step)
+            dists[name] = FloatDistribution(
+                float(param.low), float(param.high), log=param.log, step=param.step
+            )
         elif kind == "int":
-            dists[name] = IntDistribution(int(param.low), int(param.high), log=param.log,
-                                          step=1 if param.log else int(param.step or 1))
+            dists[name] = IntDistribution(
+                int(param.low),
+                int(param.high),
+                log=param.log,
+                step=1 if param.log else int(param.step or 1),
+            )
         elif kind == "categorical":
             dists[name] = CategoricalDistribution(list(param.choices))
         else:
@@ -320,8 +331,9 @@ class OptunaSession(Session):
         import optuna
 
         super().__init__()
-        self.study = optuna.create_study(direction=task.direction,
-                                         sampler=make_optuna_sampler(sampler_name, seed))
+        self.study = optuna.create_study(
+            direction=task.direction, sampler=make_optuna_sampler(sampler_name, seed)
+        )
         self.dists = optuna_distributions(task.space)
 
     def _ask(self) -> tuple[Any, dict[str, Any]]:
@@ -334,8 +346,9 @@ class OptunaSession(Session):
     def add(self, params: Mapping[str, Any], value: float) -> None:  # noqa: D102
         import optuna
 
-        self.study.add_trial(optuna.trial.create_trial(params=dict(params),
-                                                       distributions=self.dists, value=value))
+        self.study.add_trial(
+            optuna.trial.create_trial(params=dict(params), distributions=self.dists, value=value)
+        )
 
 
 def open_session(optimizer: str, task: Any, seed: int) -> Session:
@@ -421,26 +434,30 @@ def summarize(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         regrets = np.array([r["regret"] for r in recs], dtype=float)
         asks = [s for r in recs for s in r["ask_seconds"]]
         cpu = [s for r in recs for s in r["ask_cpu_seconds"]]
-        rows.append({
-            "task": task,
-            "optimizer": optimizer,
-            "budget": recs[0]["budget"],
-            "n_seeds": len(recs),
-            "regret_median": float(np.median(regrets)),
-            "regret_q25": float(np.percentile(regrets, 25)),
-            "regret_q75": float(np.percentile(regrets, 75)),
-            "ask_seconds_median": statistics.median(asks),
-            "ask_seconds_mean": statistics.fmean(asks),
-            "ask_cpu_seconds_median": statistics.median(cpu),
-        })
+        rows.append(
+            {
+                "task": task,
+                "optimizer": optimizer,
+                "budget": recs[0]["budget"],
+                "n_seeds": len(recs),
+                "regret_median": float(np.median(regrets)),
+                "regret_q25": float(np.percentile(regrets, 25)),
+                "regret_q75": float(np.percentile(regrets, 75)),
+                "ask_seconds_median": statistics.median(asks),
+                "ask_seconds_mean": statistics.fmean(asks),
+                "ask_cpu_seconds_median": statistics.median(cpu),
+            }
+        )
     return rows
 
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """The summary rows as a fixed-width text table."""
-    header = (f"{'task':<10} {'optimizer':<11} {'evals':>5} {'seeds':>5} "
-              f"{'regret med':>11} {'q25':>10} {'q75':>10} {'s/ask med':>10} {'s/ask mean':>10} "
-              f"{'cpu s/ask':>10}")
+    header = (
+        f"{'task':<10} {'optimizer':<11} {'evals':>5} {'seeds':>5} "
+        f"{'regret med':>11} {'q25':>10} {'q75':>10} {'s/ask med':>10} {'s/ask mean':>10} "
+        f"{'cpu s/ask':>10}"
+    )
     lines = [header, "-" * len(header)]
     for r in rows:
         lines.append(
@@ -456,31 +473,60 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=list(TASKS),
-                        help="tasks to run (default: all)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=list(range(10)),
-                        help="seeds (default: 0..9)")
-    parser.add_argument("--budget", type=int, default=None,
-                        help="evaluations per run for every task "
-                             "(default: branin 30, hartmann6 60)")
-    parser.add_argument("--optimizers", nargs="+", choices=(*OUR_VARIANTS, *OPTUNA_SAMPLERS),
-                        default=None,
-                        help=f"optimizers to run (default: {OURS} optuna-gp, plus the baselines "
-                             "with --baselines)")
-    parser.add_argument("--baselines", action="store_true",
-                        help="also run Optuna TPE and random search")
-    parser.add_argument("--deterministic", action="store_true",
-                        help="also run both GPs told the objective is noise-free "
-                             "(bayesopt-det: deterministic=True; optuna-gp-det: "
-                             "deterministic_objective=True)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="parallel processes; runs are distributed over them (default: 1)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads per process (default: cpu_count // workers)")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
-                        help=f"JSON output path (default: {DEFAULT_OUTPUT})")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        choices=sorted(TASKS),
+        default=list(TASKS),
+        help="tasks to run (default: all)",
+    )
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, default=list(range(10)), help="seeds (default: 0..9)"
+    )
+    parser.add_argument(
+        "--budget",
+        type=int,
+        default=None,
+        help="evaluations per run for every task (default: branin 30, hartmann6 60)",
+    )
+    parser.add_argument(
+        "--optimizers",
+        nargs="+",
+        choices=(*OUR_VARIANTS, *OPTUNA_SAMPLERS),
+        default=None,
+        help=f"optimizers to run (default: {OURS} optuna-gp, plus the baselines with --baselines)",
+    )
+    parser.add_argument(
+        "--baselines", action="store_true", help="also run Optuna TPE and random search"
+    )
+    parser.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="also run both GPs told the objective is noise-free "
+        "(bayesopt-det: deterministic=True; optuna-gp-det: "
+        "deterministic_objective=True)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="parallel processes; runs are distributed over them (default: 1)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads per process (default: cpu_count // workers)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help=f"JSON output path (default: {DEFAULT_OUTPUT})",
+    )
     args = parser.parse_args(argv)
     if args.budget is not None and args.budget < 1:
         parser.error(f"--budget must be at least 1, got {args.budget}")
@@ -508,11 +554,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """
     args = _parse_args(argv)
     threads = args.threads or default_threads(args.workers)
-    jobs = [(task, optimizer, seed, args.budget or TASKS[task][1])
-            for task in args.tasks for optimizer in args.optimizers for seed in args.seeds]
-    print(f"{len(jobs)} runs: tasks={args.tasks} optimizers={args.optimizers} "
-          f"seeds={args.seeds}; {args.workers} worker(s) x {threads} torch thread(s)",
-          flush=True)
+    jobs = [
+        (task, optimizer, seed, args.budget or TASKS[task][1])
+        for task in args.tasks
+        for optimizer in args.optimizers
+        for seed in args.seeds
+    ]
+    print(
+        f"{len(jobs)} runs: tasks={args.tasks} optimizers={args.optimizers} "
+        f"seeds={args.seeds}; {args.workers} worker(s) x {threads} torch thread(s)",
+        flush=True,
+    )
 
     start = time.perf_counter()
     if args.workers == 1:
@@ -522,8 +574,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             records.append(run_one(*job))
             _report_progress(records[-1])
     else:
-        with ProcessPoolExecutor(max_workers=args.workers, mp_context=get_context("spawn"),
-                                 initializer=init_process, initargs=(threads,)) as pool:
+        with ProcessPoolExecutor(
+            max_workers=args.workers,
+            mp_context=get_context("spawn"),
+            initializer=init_process,
+            initargs=(threads,),
+        ) as pool:
             futures = [pool.submit(run_one, *job) for job in jobs]
             records = []
             for future in futures:
@@ -571,8 +627,11 @@ def write_document(document: dict[str, Any], path: Path) -> dict[str, Any]:
 
 
 def _report_progress(rec: Mapping[str, Any]) -> None:
-    print(f"  {rec['task']:<10} {rec['optimizer']:<11} seed {rec['seed']:>2}: "
-          f"regret {rec['regret']:.3e}  ({rec['wall_seconds']:.1f} s)", flush=True)
+    print(
+        f"  {rec['task']:<10} {rec['optimizer']:<11} seed {rec['seed']:>2}: "
+        f"regret {rec['regret']:.3e}  ({rec['wall_seconds']:.1f} s)",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

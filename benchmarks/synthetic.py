@@ -95,10 +95,12 @@ class Hartmann6(BotorchTask):
     botorch_kwargs = {"dim": 6}
     optimal_value = -3.32236801141551
     optimal_params = [
-        dict(zip(
-            [f"x{i}" for i in range(1, 7)],
-            [0.20168952, 0.15001069, 0.47687398, 0.27533243, 0.31165162, 0.65730054],
-        ))
+        dict(
+            zip(
+                [f"x{i}" for i in range(1, 7)],
+                [0.20168952, 0.15001069, 0.47687398, 0.27533243, 0.31165162, 0.65730054],
+            )
+        )
     ]
 
 
@@ -194,8 +196,10 @@ def _buffers_to_float64(module: Any) -> None:
     for name, buf in list(module.named_buffers(recurse=False)):
         if buf.dtype != torch.float32:
             continue
-        exact = [float(np.format_float_positional(v, unique=True))
-                 for v in buf.detach().cpu().numpy().ravel()]
+        exact = [
+            float(np.format_float_positional(v, unique=True))
+            for v in buf.detach().cpu().numpy().ravel()
+        ]
         module.register_buffer(
             name, torch.tensor(exact, dtype=torch.float64, device=buf.device).reshape(buf.shape)
         )
