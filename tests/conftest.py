@@ -1,7 +1,9 @@
 """Shared fixtures: temporary database URLs and a small acquisition-optimizer budget.
 
-Nothing here touches global random state; every optimizer in the tests takes an
-explicit seed.
+Every optimizer in the tests takes an explicit seed; the global torch stream is
+also reset before each test, so a test that draws from it (botorch's
+``optimize_acqf`` raw samples, shape checks on ``torch.rand``) does not depend
+on which tests ran before it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,14 @@ def _one_torch_thread():
     import torch
 
     torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _seeded_global_stream():
+    """The same global torch random stream at the start of every test."""
+    import torch
+
+    torch.manual_seed(0)
 
 
 @pytest.fixture
