@@ -50,8 +50,8 @@ from benchmarks.compare_optuna import (  # noqa: E402
     init_process,
     load_task,
     open_session,
-    write_document,
 )
+from benchmarks.harness import write_document  # noqa: E402
 
 __all__ = ["DEFAULT_SIZES", "design_points", "main", "time_asks"]
 

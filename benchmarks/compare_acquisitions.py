@@ -37,7 +37,8 @@ _REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(_REPO_ROOT) not in sys.path:  # run as a script: make `bayesopt` and `benchmarks` importable
     sys.path.insert(0, str(_REPO_ROOT))
 
-from benchmarks.compare_optuna import (  # noqa: E402
+from benchmarks.harness import (  # noqa: E402
+    add_parallel_arguments,
     configure_threads,
     default_threads,
     write_document,
@@ -144,8 +145,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--noise-frac", type=float, default=0.1)
     parser.add_argument("--budget", type=int, default=60)
     parser.add_argument("--seeds", nargs="+", type=int, default=list(range(10)))
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    add_parallel_arguments(parser, DEFAULT_OUTPUT)
     parser.add_argument("--quick", action="store_true", help="1 seed, 8 evaluations, tiny budget")
     args = parser.parse_args(argv)
     if args.quick:
@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         for seed in args.seeds
         for acq in args.acquisitions
     ]
-    threads = default_threads(args.workers)
+    threads = args.threads or default_threads(args.workers)
     print(
         f"{len(jobs)} runs: {args.task} with noise sd {noise_std:.3g}, {args.budget} evaluations, "
         f"acquisitions {args.acquisitions}, seeds {args.seeds}; {args.workers} worker(s)"

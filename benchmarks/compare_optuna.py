@@ -42,9 +42,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import math
-import os
 import statistics
 import sys
 import time
@@ -60,6 +58,13 @@ import numpy as np
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(_REPO_ROOT) not in sys.path:  # run as a script: make `bayesopt` and `benchmarks` importable
     sys.path.insert(0, str(_REPO_ROOT))
+
+from benchmarks.harness import (  # noqa: E402  (re-exported: older scripts import them from here)
+    add_parallel_arguments,
+    configure_threads,
+    default_threads,
+    write_document,
+)
 
 __all__ = [
     "OUR_SETTINGS",
@@ -133,25 +138,6 @@ _WARMUP_MODULES = (
 # --------------------------------------------------------------------------- setup
 
 
-def configure_threads(threads: int) -> int:
-    """Set the torch (and BLAS/OpenMP) thread count of this process.
-
-    Args:
-        threads: Intra-op threads for torch; also exported as ``OMP_NUM_THREADS``,
-            ``MKL_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS`` for libraries that
-            start their pools later.
-
-    Returns:
-        The thread count torch reports afterwards.
-    """
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    import torch
-
-    torch.set_num_threads(threads)
-    return torch.get_num_threads()
-
-
 def init_process(threads: int) -> None:
     """Worker start-up: set threads, silence Optuna, pre-import heavy modules."""
     configure_threads(threads)
@@ -164,11 +150,6 @@ def init_process(threads: int) -> None:
             importlib.import_module(module)
         except ImportError:
             pass
-
-
-def default_threads(workers: int) -> int:
-    """Torch threads per process so that ``workers`` processes share the cores."""
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
 def load_task(name: str) -> Any:
@@ -509,24 +490,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "(bayesopt-det: deterministic=True; optuna-gp-det: "
         "deterministic_objective=True)",
     )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="parallel processes; runs are distributed over them (default: 1)",
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch threads per process (default: cpu_count // workers)",
-    )
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=DEFAULT_OUTPUT,
-        help=f"JSON output path (default: {DEFAULT_OUTPUT})",
-    )
+    add_parallel_arguments(parser, DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
     if args.budget is not None and args.budget < 1:
         parser.error(f"--budget must be at least 1, got {args.budget}")
@@ -616,14 +580,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "runs": records,
     }
     return write_document(document, args.output)
-
-
-def write_document(document: dict[str, Any], path: Path) -> dict[str, Any]:
-    """Write a results document as JSON (creating its folder); returns it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=1))
-    print(f"wrote {path}")
-    return document
 
 
 def _report_progress(rec: Mapping[str, Any]) -> None:

@@ -61,11 +61,11 @@ _REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(_REPO_ROOT) not in sys.path:  # run as a script: make `bayesopt` and `benchmarks` importable
     sys.path.insert(0, str(_REPO_ROOT))
 
-from benchmarks.compare_optuna import (  # noqa: E402
-    Session,
+from benchmarks.compare_optuna import Session, summarize  # noqa: E402
+from benchmarks.harness import (  # noqa: E402
+    add_parallel_arguments,
     configure_threads,
     default_threads,
-    summarize,
     write_document,
 )
 
@@ -394,30 +394,15 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--options",
         type=json.loads,
         default={},
-        help='surrogate options as JSON, e.g. \'{"ensemble": {"n_members": 5}}\'',
+        help='surrogate options as JSON, e.g. \'{"ensemble": {"members": 5}}\'',
     )
     parser.add_argument(
         "--quick",
         action="store_true",
         help="smoke test: 1 seed, gp, a few evaluations, small acquisition-optimizer budget",
     )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="parallel processes; runs are distributed over them (default: 1)",
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch threads per process (default: cpu_count // workers)",
-    )
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=DEFAULT_OUTPUT,
-        help=f"JSON output path; the Markdown tables go beside it (default: {DEFAULT_OUTPUT})",
+    add_parallel_arguments(
+        parser, DEFAULT_OUTPUT, "JSON output path; the Markdown tables go beside it"
     )
     args = parser.parse_args(argv)
     # Default order: gp (the reference) first, auto (which picks among the others) last.
