@@ -30,6 +30,10 @@ except ImportError:  # pragma: no cover
     np_bool = bool
 
 
+def _logit(p: float) -> float:
+    return math.log(p) - math.log1p(-p)
+
+
 def _is_number(value: Any) -> bool:
     """A real number (Python or numpy), not a bool."""
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np_bool))
@@ -76,6 +80,7 @@ class _Numeric(Parameter):
     high: float
     log: bool = False
     step: float | None = None
+    logit: bool = False
 
     def _check_bounds(self, integral: bool) -> None:
         cls = type(self).__name__
@@ -93,6 +98,16 @@ class _Numeric(Parameter):
             )
         if self.log and self.low <= 0:
             raise ValueError(f"{cls}: log scale needs low > 0, got low={self.low!r}.")
+        if self.logit:
+            if integral:
+                raise ValueError(f"{cls}: logit scale is for fractions; use Float, got Int.")
+            if self.log or self.step is not None:
+                raise ValueError(f"{cls}: logit=True cannot be combined with log or step.")
+            if not (0.0 < self.low and self.high < 1.0):
+                raise ValueError(
+                    f"{cls}: logit scale needs 0 < low < high < 1, "
+                    f"got low={self.low!r}, high={self.high!r}."
+                )
         if self.step is not None:
             if not _is_number(self.step) or not math.isfinite(self.step) or self.step <= 0:
                 raise ValueError(f"{cls}: `step` must be a positive number, got {self.step!r}.")
@@ -109,6 +124,9 @@ class _Numeric(Parameter):
 
     # --- the unit-interval map --------------------------------------------------
     def _to_unit(self, v: float) -> float:
+        if self.logit:
+            lo, hi = _logit(self.low), _logit(self.high)
+            return (_logit(min(max(v, self.low), self.high)) - lo) / (hi - lo)
         if self.log:
             return (math.log(v) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
         return (v - self.low) / (self.high - self.low)
@@ -119,7 +137,10 @@ class _Numeric(Parameter):
             return self.low
         if u >= 1.0:
             return self.high
-        if self.log:
+        if self.logit:
+            lo, hi = _logit(self.low), _logit(self.high)
+            v = 1.0 / (1.0 + math.exp(-(lo + u * (hi - lo))))
+        elif self.log:
             v = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
         else:
             v = self.low + u * (self.high - self.low)
@@ -156,6 +177,7 @@ class _Numeric(Parameter):
             "high": self.high,
             "log": self.log,
             "step": self.step,
+            **({"logit": True} if self.logit else {}),
         }
 
 
@@ -168,6 +190,8 @@ class Float(_Numeric):
         high: Upper bound (finite, greater than ``low``).
         log: Search on a log scale (needs ``low > 0``).
         step: Optional grid spacing; values are ``low + k * step``.
+        logit: Search on a logit scale, ``log(p / (1 - p))``, for fractions
+            (needs ``0 < low < high < 1``; Bayesmark's spaces use it).
     """
 
     kind: ClassVar[str] = "float"

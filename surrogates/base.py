@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -44,12 +44,15 @@ class Column:
             ``0 .. n_categories - 1``) or ``"text"``.
         n_categories: Number of categories for ``categorical``/``text`` columns.
         values: The encoded grid of an ``integer`` column, when finite.
+        embedding: For ``text`` columns, the ``n_categories x e`` embedding
+            matrix (a float tensor; row ``k`` embeds candidate code ``k``).
     """
 
     name: str
     kind: str
     n_categories: int | None = None
     values: tuple[float, ...] | None = None
+    embedding: Any = field(default=None, compare=False, repr=False)
 
 
 class FitError(RuntimeError):

@@ -378,3 +378,24 @@ def test_categorical_choices_of_different_json_types_are_a_different_space(store
     assert a != b
     (d,) = a.diff(b)
     assert "'c'" in d
+
+
+def test_logit_float_round_trips_and_spreads_the_tails():
+    p = Float(0.001, 0.999, logit=True)
+    assert p.encode(0.5) == pytest.approx(0.5)
+    assert p.decode(p.encode(0.01)) == pytest.approx(0.01, rel=1e-12)
+    # equal steps in logit units: 0.01 and 0.99 are symmetric around the centre
+    assert p.encode(0.01) == pytest.approx(1.0 - p.encode(0.99))
+    # the tail gets far more of the unit interval than on a linear scale
+    assert p.encode(0.01) > 0.15
+    restored = Space.from_json(Space({"f": p}).to_json())
+    assert restored.params["f"] == p
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(low=0.0, high=0.5), dict(low=0.1, high=1.0), dict(low=0.1, high=0.5, log=True)],
+)
+def test_logit_float_rejects_bounds_outside_the_open_unit_interval(kwargs):
+    with pytest.raises(ValueError, match="logit"):
+        Float(logit=True, **kwargs)
