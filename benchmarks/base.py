@@ -75,6 +75,11 @@ class Task:
         optimal_value: The best attainable noise-free value, or ``None`` when
             unknown.
         optimal_params: Known optimizers (a list of parameter dicts), or ``None``.
+        optimum_is_exact: ``False`` when ``optimal_value`` is a frozen reference
+            (the best value found by a long reference run), not a proven optimum.
+        eval_seconds: Typical seconds of one evaluation on one CPU core.
+        default_budget: Evaluations a benchmark gives this task; ``None`` means
+            the suite rule (``budget``: 50 up to 6 parameters, 100 above).
         noise_std: Standard deviation of the Gaussian noise added by ``__call__``.
         seed: Seed of the noise stream.
 
@@ -88,6 +93,9 @@ class Task:
     direction: str = "minimize"
     optimal_value: float | None = None
     optimal_params: list[dict[str, Any]] | None = None
+    optimum_is_exact: bool = True
+    eval_seconds: float = 0.0
+    default_budget: int | None = None
 
     def __init__(
         self, noise_std: float = 0.0, seed: int | None = None, name: str | None = None
@@ -122,6 +130,13 @@ class Task:
     def dim(self) -> int:
         """Number of parameters."""
         return len(self.space)
+
+    @property
+    def budget(self) -> int:
+        """Evaluations per benchmark run: ``default_budget``, else 50 up to 6-D and 100 above."""
+        if self.default_budget is not None:
+            return int(self.default_budget)
+        return 50 if self.dim <= 6 else 100
 
     def validate(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Check ``params`` against ``space``; return them as plain Python values.

@@ -280,3 +280,15 @@ def test_embedded_task_configs_instantiate_through_hydra(name, dim):
             config_name="config", overrides=[f"task={name}", "task.active_dims=[5,4,3,2,1,0]"]
         )
     assert instantiate(cfg.task).active_dims == (5, 4, 3, 2, 1, 0)
+
+
+def test_budget_follows_the_suite_rule_unless_the_task_states_one():
+    from benchmarks.synthetic import Branin, Hartmann6Embedded
+
+    assert Branin().budget == 50
+    assert Hartmann6Embedded().budget == 100
+
+    class Stated(Branin):
+        default_budget = 30
+
+    assert Stated().budget == 30
