@@ -22,7 +22,7 @@ from typing import Any
 
 from bayesopt.space import Parameter, Space
 
-__all__ = ["TASKS", "Task", "make_task", "register"]
+__all__ = ["FAMILIES", "TASKS", "Task", "make_task", "register", "register_family", "task_names"]
 
 DIRECTIONS = ("minimize", "maximize")
 
@@ -50,19 +50,65 @@ def register(name: str) -> Callable[[type[Task]], type[Task]]:
     return decorator
 
 
+FAMILIES: dict[str, type[Task]] = {}
+"""Parametrized task families by name prefix (filled by ``@register_family``)."""
+
+
+def register_family(prefix: str) -> Callable[[type[Task]], type[Task]]:
+    """Class decorator for a family of tasks named ``<prefix>_<...>``.
+
+    One class serves many registry names (``hpo_rf_digits``, ``hpo_svm_iris``,
+    ...). The class defines two classmethods: ``family_names() -> list[str]``
+    (every name it serves) and ``parse_name(name) -> dict`` (the constructor
+    arguments a name stands for; ``ValueError`` for a malformed name).
+
+    Args:
+        prefix: The name prefix (without the trailing underscore).
+
+    Returns:
+        The decorator, which returns the class unchanged.
+    """
+
+    def decorator(cls: type[Task]) -> type[Task]:
+        if prefix in FAMILIES and FAMILIES[prefix] is not cls:
+            raise ValueError(
+                f"task family {prefix!r} is already registered to {FAMILIES[prefix]!r}."
+            )
+        FAMILIES[prefix] = cls
+        return cls
+
+    return decorator
+
+
+def task_names() -> list[str]:
+    """Every task name ``make_task`` accepts: ``TASKS`` keys and family members, sorted."""
+    names = set(TASKS)
+    for cls in FAMILIES.values():
+        names.update(cls.family_names())
+    return sorted(names)
+
+
 def make_task(name: str, **kwargs: Any) -> Task:
     """Instantiate a registered task by name.
 
     Args:
-        name: A key of ``TASKS``.
+        name: A key of ``TASKS``, or a family member such as ``hpo_rf_digits``
+            (``task_names()`` lists them all).
         **kwargs: Constructor arguments (``noise_std``, ``seed``, ...).
 
     Returns:
         The task instance.
     """
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; expected one of {sorted(TASKS)!r}.")
-    return TASKS[name](**kwargs)
+    if name in TASKS:
+        return TASKS[name](**kwargs)
+    for prefix, cls in FAMILIES.items():
+        if name.startswith(prefix + "_"):
+            return cls(**cls.parse_name(name), **kwargs)
+    families = ", ".join(f"{p}_..." for p in sorted(FAMILIES))
+    raise ValueError(
+        f"unknown task {name!r}; expected one of {sorted(TASKS)!r} "
+        f"or a family member ({families}; see task_names())."
+    )
 
 
 class Task:
