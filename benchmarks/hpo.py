@@ -288,13 +288,14 @@ def load_dataset(dataset: str, split_seed: int = 0) -> tuple[Any, Any, Any, Any]
     return tuple(parts)
 
 
-REFERENCES: dict[tuple[str, str, str], tuple[float, float, int, bool]] = {}
+REFERENCES: dict[tuple[str, str, str], tuple[float, float, int, bool, dict[str, Any]]] = {}
 """Frozen reference values per ``(model, dataset, metric)`` with ``split_seed=0``:
-``(best, median, n, exact)`` = the best and the median loss of ``n`` uniform
+``(best, median, n, exact, params)`` = the best and the median loss of ``n`` uniform
 random points over the space's own scales (``numpy.random.default_rng(0)`` on
 the unit cube), or of the whole grid when ``exact`` (kNN's 100 points), from
 ``python -m benchmarks.hpo_reference <names> --n 1000``. ``best`` is the task's
-``optimal_value`` (a proven optimum only when ``exact``); ``median`` is
+``optimal_value`` (a proven optimum only when ``exact``), found at ``params``
+(the task's ``optimal_params``); ``median`` is
 Bayesmark's clip value for normalized scores (``reference_median``). Tasks
 without an entry have ``optimal_value=None``."""
 
@@ -356,6 +357,7 @@ class SklearnTask(Task):
         self.optimal_value = None if reference is None else reference[0]
         self.reference_median = None if reference is None else reference[1]
         self.optimum_is_exact = reference is not None and reference[3]
+        self.optimal_params = None if reference is None else [dict(reference[4])]
 
     # --- the family hook ----------------------------------------------------------
     @classmethod
