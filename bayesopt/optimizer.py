@@ -144,7 +144,9 @@ class Optimizer:
                     UserWarning,
                     stacklevel=2,
                 )
-        self.space = stored
+        # equal to the stored space (checked above); the caller's objects keep what JSON
+        # cannot hold, e.g. a Text parameter's embedder callable
+        self.space = space
         self.direction = record.direction
         self.study_name = record.name
         self.seed = record.seed

@@ -2,8 +2,11 @@
 
 The encoded space has one column per parameter. Floats and integers are mapped
 to ``[0, 1]`` (linearly, or in log space for ``log=True``); categoricals are
-integer codes ``0 .. k-1``. Decoding rounds integers, steps and log scales in
-the user's units, so the value a model sees is exactly the value the user gets.
+integer codes ``0 .. k-1``; a ``Text`` parameter is the index ``0 .. m-1`` of
+its candidate string, and its embedding matrix (``Space.embeddings``) tells
+the models how the candidates relate. Decoding rounds integers, steps and log
+scales in the user's units, so the value a model sees is exactly the value the
+user gets.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-__all__ = ["Categorical", "Float", "Int", "Parameter", "Space"]
+__all__ = ["Categorical", "Float", "Int", "Parameter", "Space", "Text"]
 
 # A numeric parameter with at most this many distinct values is handed to the
 # acquisition optimizer as a discrete dimension; beyond it, as a continuous one
@@ -72,6 +75,15 @@ class Parameter:
     def upper_code(self) -> float:
         """The upper bound of the encoded column (``1`` for numerics)."""
         return 1.0
+
+    def from_unit(self, u: float) -> Any:
+        """The user value of a unit-interval coordinate (Sobol designs)."""
+        return self.decode(u)
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> Parameter:
+        """Rebuild from ``to_json`` output without its ``"type"`` key."""
+        return cls(**spec)
 
 
 @dataclass(frozen=True)
@@ -334,6 +346,11 @@ class Categorical(Parameter):
         """The largest code, ``k - 1``."""
         return float(len(self.choices) - 1)
 
+    def from_unit(self, u: float) -> Any:
+        """Choice ``floor(u k)``: each choice takes an equal share of ``[0, 1)``."""
+        n = len(self.choices)
+        return self.choices[min(max(int(float(u) * n), 0), n - 1)]
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-serializable description."""
         return {"type": self.kind, "choices": list(self.choices)}
@@ -344,10 +361,217 @@ def _choice_key(value: Any) -> tuple[str, Any]:
     return (type(value).__name__, value)
 
 
+class _StoredCallable:
+    """Stands in for a callable embedder read back from storage (code cannot be stored).
+
+    Its ``cache_id`` lets ``embed`` find the matrix in the disk cache; when it
+    is not there, calling it raises ``EmbedderUnavailableError``.
+    """
+
+    def __init__(self, label: str, cache_id: str | None) -> None:
+        self.label = label
+        self.cache_id = cache_id
+
+    def __call__(self, texts: list[str]) -> Any:
+        from bayesopt.embedding import EmbedderUnavailableError
+
+        raise EmbedderUnavailableError(
+            f"Text parameter: its embedder was the Python callable {self.label!r}, which a "
+            f"stored study cannot keep, and its embeddings are not in the disk cache "
+            f"(cache_id={self.cache_id!r}). Reopen the study with "
+            f"Optimizer(space, storage=..., study=...) where the space has "
+            f"Text(..., embedder=<the same callable>), or register the embedder by name "
+            f"(bayesopt.embedding.register_embedder) and use the name."
+        )
+
+    def __repr__(self) -> str:
+        return f"<stored callable {self.label}>"
+
+
+class Text(Parameter):
+    """A choice among a finite list of distinct strings, modelled through their embeddings.
+
+    The encoded column is the candidate's index ``0 .. m-1``; models see the
+    candidate's row of the embedding matrix (``embeddings()``, ``m x e``,
+    computed on first use and cached on disk by content hash; see
+    ``bayesopt.embedding``). Values come back as the exact candidate ``str``.
+
+    Args:
+        candidates: The distinct strings (tens of thousands are fine).
+        embedder: A registered embedder name (``"minilm"``, ``"hashing"``,
+            ``bayesopt.embedding.available_embedders()``) or any callable
+            ``list[str] -> m x e`` array. A stored study keeps a name; a
+            callable cannot be stored: ``Optimizer.load`` in a new process
+            then uses the disk-cached embeddings when the callable has a
+            ``cache_id`` attribute, and otherwise raises
+            ``EmbedderUnavailableError`` at the first model-based ask (reopen
+            with ``Optimizer(space, storage=..., study=...)`` instead).
+
+    Raises:
+        TypeError: ``candidates`` is not a list of strings, or ``embedder`` is
+            neither a name nor callable.
+        ValueError: no candidates, a duplicate, or an unknown embedder name.
+    """
+
+    kind: ClassVar[str] = "text"
+
+    def __init__(self, candidates: Sequence[str], embedder: Any = "minilm") -> None:
+        if isinstance(embedder, str):
+            from bayesopt.embedding import available_embedders
+
+            if embedder not in available_embedders():
+                raise ValueError(
+                    f"Text: unknown embedder {embedder!r}; registered embedders are "
+                    f"{available_embedders()} (or pass a callable list[str] -> array)."
+                )
+        elif not callable(embedder):
+            raise TypeError(
+                f"Text: `embedder` must be a registered name or a callable, got {embedder!r}."
+            )
+        self._set(candidates, embedder)
+
+    def _set(self, candidates: Sequence[str], embedder: Any) -> None:
+        if isinstance(candidates, (str, bytes)) or not isinstance(candidates, Iterable):
+            raise TypeError(f"Text: `candidates` must be a list of strings, got {candidates!r}.")
+        cands = tuple(candidates)
+        if not cands:
+            raise ValueError("Text: `candidates` must not be empty, got [].")
+        index: dict[str, int] = {}
+        for i, c in enumerate(cands):
+            if not isinstance(c, str):
+                raise TypeError(
+                    f"Text: candidate {i} is {c!r} of type {type(c).__name__}, not a str."
+                )
+            j = index.setdefault(c, i)
+            if j != i:
+                raise ValueError(f"Text: duplicate candidate {c!r} at positions {j} and {i}.")
+        self.candidates: tuple[str, ...] = cands
+        self.embedder = embedder
+        self._index = index
+        self._embeddings: Any = None
+        #: Derived data of consumers (e.g. the torch copy of the embeddings), per object.
+        self.cache: dict[str, Any] = {}
+
+    # --- identity -------------------------------------------------------------------
+    def _embedder_json(self) -> Any:
+        if isinstance(self.embedder, str):
+            return self.embedder
+        if isinstance(self.embedder, _StoredCallable):
+            return {"callable": self.embedder.label, "cache_id": self.embedder.cache_id}
+        fn = self.embedder
+        label = (
+            f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+        )
+        cid = getattr(fn, "cache_id", None)
+        return {"callable": label, "cache_id": None if cid is None else str(cid)}
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Text)
+            and self.candidates == other.candidates
+            and self._embedder_json() == other._embedder_json()
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.candidates))
+
+    def __repr__(self) -> str:
+        preview = ", ".join(repr(c) for c in self.candidates[:2])
+        more = ", ..." if len(self.candidates) > 2 else ""
+        n = len(self.candidates)
+        return f"Text([{preview}{more}] ({n} candidates), embedder={self.embedder!r})"
+
+    # --- the column -------------------------------------------------------------------
+    def encode(self, value: Any) -> float:
+        """Map a candidate to its index."""
+        return float(self._index[value])
+
+    def decode(self, u: float) -> str:
+        """Map an index (rounded, clipped) back to the candidate string."""
+        i = min(max(int(round(float(u))), 0), len(self.candidates) - 1)
+        return self.candidates[i]
+
+    def from_unit(self, u: float) -> str:
+        """Candidate ``floor(u m)``: each candidate takes an equal share of ``[0, 1)``."""
+        n = len(self.candidates)
+        return self.candidates[min(max(int(float(u) * n), 0), n - 1)]
+
+    def validate(self, name: str, value: Any) -> str:
+        """Check that ``value`` is one of the candidates; return it."""
+        if not isinstance(value, str):
+            raise TypeError(
+                f"Parameter {name!r}: expected one of its candidate strings, got {value!r} "
+                f"of type {type(value).__name__}."
+            )
+        if value not in self._index:
+            preview = (
+                [*self.candidates[:3], "..."] if len(self.candidates) > 3 else self.candidates
+            )
+            raise ValueError(
+                f"Parameter {name!r}: value {value!r} is not one of its "
+                f"{len(self.candidates)} candidates {list(preview)!r}."
+            )
+        return value
+
+    def grid(self) -> list[float]:
+        """The indices ``0 .. m-1``."""
+        return [float(i) for i in range(len(self.candidates))]
+
+    @property
+    def upper_code(self) -> float:
+        """The largest index, ``m - 1``."""
+        return float(len(self.candidates) - 1)
+
+    def embeddings(self) -> Any:
+        """The ``m x e`` float32 embedding matrix (numpy, read-only), computed once.
+
+        Raises:
+            EmbedderUnavailableError: the embedder cannot run here (a missing
+                package, an unregistered name, or a stored callable whose
+                embeddings are not cached).
+        """
+        if self._embeddings is None:
+            from bayesopt.embedding import EmbedderUnavailableError, available_embedders, embed
+
+            if isinstance(self.embedder, str) and self.embedder not in available_embedders():
+                raise EmbedderUnavailableError(
+                    f"Text: the embedder {self.embedder!r} of this stored space is not "
+                    f"registered in this process; call bayesopt.embedding.register_embedder"
+                    f"({self.embedder!r}, factory) first."
+                )
+            self._embeddings = embed(list(self.candidates), self.embedder)
+        return self._embeddings
+
+    # --- persistence --------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        """``{"type": "text", "candidates": [...], "embedder": name | {"callable": ...}}``."""
+        return {
+            "type": self.kind,
+            "candidates": list(self.candidates),
+            "embedder": self._embedder_json(),
+        }
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> Text:
+        """Rebuild from ``to_json``; a stored callable becomes a cache-only stand-in.
+
+        A stored name is kept even when this process has not registered it
+        (yet): reading a study must not need its embedder; the check happens
+        when the embeddings are needed.
+        """
+        embedder = spec.get("embedder", "minilm")
+        if isinstance(embedder, Mapping):
+            embedder = _StoredCallable(str(embedder.get("callable")), embedder.get("cache_id"))
+        text = cls.__new__(cls)
+        text._set(spec["candidates"], embedder)
+        return text
+
+
 PARAMETER_TYPES: dict[str, type[Parameter]] = {
     "float": Float,
     "int": Int,
     "categorical": Categorical,
+    "text": Text,
 }
 
 
@@ -355,8 +579,8 @@ class Space:
     """An ordered mapping of parameter names to parameters.
 
     Args:
-        params: ``{name: Float | Int | Categorical}``; the order of the mapping
-            is the column order of the encoded space.
+        params: ``{name: Float | Int | Categorical | Text}``; the order of the
+            mapping is the column order of the encoded space.
     """
 
     def __init__(self, params: Mapping[str, Parameter]) -> None:
@@ -371,7 +595,8 @@ class Space:
                 raise TypeError(f"space: parameter names must be non-empty strings, got {name!r}.")
             if not isinstance(p, Parameter):
                 raise TypeError(
-                    f"space: parameter {name!r} must be Float, Int or Categorical, got {p!r}."
+                    f"space: parameter {name!r} must be Float, Int, Categorical or Text, "
+                    f"got {p!r}."
                 )
         self.params: dict[str, Parameter] = dict(params)
         self.names: list[str] = list(self.params)
@@ -415,20 +640,13 @@ class Space:
     def from_unit(self, row: Sequence[float]) -> dict[str, Any]:
         """Decode a point of the unit cube (Sobol) to user values.
 
-        Categoricals take equal sub-intervals of ``[0, 1)``.
+        Categoricals and Text candidates take equal sub-intervals of ``[0, 1)``.
         """
-        out = {}
-        for (k, p), u in zip(self.params.items(), row, strict=True):
-            if isinstance(p, Categorical):
-                n = len(p.choices)
-                out[k] = p.choices[min(int(float(u) * n), n - 1)]
-            else:
-                out[k] = p.decode(u)
-        return out
+        return {k: p.from_unit(u) for (k, p), u in zip(self.params.items(), row, strict=True)}
 
     # --- what models and optimizers need -----------------------------------------
     def bounds(self) -> list[tuple[float, float]]:
-        """Encoded bounds per column: ``(0, 1)`` numerics, ``(0, k-1)`` categoricals."""
+        """Encoded bounds per column: ``(0, 1)`` numerics, ``(0, k-1)`` categoricals and Text."""
         return [(0.0, p.upper_code) for p in self.params.values()]
 
     def categorical_columns(self) -> dict[int, int]:
@@ -437,6 +655,22 @@ class Space:
             i: len(p.choices)
             for i, p in enumerate(self.params.values())
             if isinstance(p, Categorical)
+        }
+
+    def text_columns(self) -> dict[int, int]:
+        """``{column: number of candidates}`` for Text parameters."""
+        return {
+            i: len(p.candidates) for i, p in enumerate(self.params.values()) if isinstance(p, Text)
+        }
+
+    def embeddings(self) -> dict[int, Any]:
+        """``{column: m x e float32 embedding matrix}`` of the Text parameters.
+
+        Each matrix is computed on first use (or read from the disk cache) and
+        kept by its ``Text``, so later calls cost nothing.
+        """
+        return {
+            i: p.embeddings() for i, p in enumerate(self.params.values()) if isinstance(p, Text)
         }
 
     def discrete_columns(self) -> dict[int, list[float]]:
@@ -453,6 +687,9 @@ class Space:
         """Number of points of a fully discrete space (``inf`` if any column is continuous)."""
         n = 1.0
         for p in self.params.values():
+            if isinstance(p, Text):
+                n *= len(p.candidates)
+                continue
             g = p.grid()
             if g is None:
                 return math.inf
@@ -479,7 +716,7 @@ class Space:
             kind = spec.pop("type")
             if kind not in PARAMETER_TYPES:
                 raise ValueError(f"space: unknown parameter type {kind!r} for {name!r}.")
-            params[name] = PARAMETER_TYPES[kind](**spec)
+            params[name] = PARAMETER_TYPES[kind].from_spec(spec)
         return cls(params)
 
     def diff(self, other: Space) -> list[str]:
@@ -490,8 +727,15 @@ class Space:
         out = [f"parameter {k!r} only in the stored space" for k in a if k not in b]
         out += [f"parameter {k!r} not in the stored space" for k in b if k not in a]
         out += [
-            f"parameter {k!r}: stored {a[k]} vs given {b[k]}" for k in a if k in b and a[k] != b[k]
+            f"parameter {k!r}: stored {_short(a[k])} vs given {_short(b[k])}"
+            for k in a
+            if k in b and a[k] != b[k]
         ]
         if not out and list(a) != list(b):
             out.append(f"parameter order: stored {list(a)} vs given {list(b)}")
         return out
+
+
+def _short(text: str, limit: int = 300) -> str:
+    """``text`` cut to ``limit`` characters (a Text parameter's JSON can be megabytes)."""
+    return text if len(text) <= limit else f"{text[: limit - 40]} ... ({len(text)} characters)"
