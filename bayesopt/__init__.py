@@ -2,7 +2,7 @@
 
 The public API (see DESIGN.md)::
 
-    from bayesopt import Optimizer, Float, Int, Categorical, TrialState, minimize
+    from bayesopt import Optimizer, Float, Int, Categorical, Text, TrialState, minimize
 
 ``Optimizer`` and ``minimize`` import torch/botorch on first use, so importing
 the package (e.g. for ``--help`` or Hydra plugin discovery) stays light.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bayesopt.space import Categorical, Float, Int, Space
+from bayesopt.space import Categorical, Float, Int, Space, Text
 from bayesopt.trial import Trial, TrialState
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ __all__ = [
     "Int",
     "Optimizer",
     "Space",
+    "Text",
     "Trial",
     "TrialState",
     "minimize",
