@@ -6,7 +6,7 @@ Tasks are instantiated by the CLI through Hydra ``_target_`` entries in
 
 from __future__ import annotations
 
-from benchmarks import hpo, tabular  # noqa: F401  (registers the hpo_, hpobench_, fcnet_, nb201_ families)
+from benchmarks import hpo, tabular, text_tasks  # noqa: F401  (registers hpo_, hpobench_, fcnet_, nb201_ families; text tasks)
 from benchmarks.base import TASKS, Task, make_task, register
 from benchmarks.synthetic import Branin, Hartmann6
 
