@@ -59,6 +59,7 @@ _REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(_REPO_ROOT) not in sys.path:  # run as a script: make `bayesopt` and `benchmarks` importable
     sys.path.insert(0, str(_REPO_ROOT))
 
+from benchmarks.baselines import optuna_distributions  # noqa: E402  (shared with the runner)
 from benchmarks.harness import (  # noqa: E402  (re-exported: older scripts import them from here)
     add_parallel_arguments,
     configure_threads,
@@ -205,45 +206,6 @@ def make_optuna_sampler(name: str, seed: int) -> Any:
         )
     cls_name, options = OPTUNA_SAMPLERS[name]
     return getattr(optuna.samplers, cls_name)(seed=seed, **options)
-
-
-def optuna_distributions(space: Mapping[str, Any]) -> dict[str, Any]:
-    """Optuna distributions over the same box as a bayesopt space.
-
-    Args:
-        space: Parameter name -> bayesopt ``Float``, ``Int`` or ``Categorical``.
-
-    Returns:
-        Parameter name -> ``optuna.distributions.BaseDistribution``.
-
-    Raises:
-        TypeError: For a parameter kind Optuna cannot express here (``Text``).
-    """
-    from optuna.distributions import (
-        CategoricalDistribution,
-        FloatDistribution,
-        IntDistribution,
-    )
-
-    dists: dict[str, Any] = {}
-    for name, param in space.items():
-        kind = getattr(param, "kind", None)
-        if kind == "float":
-            dists[name] = FloatDistribution(
-                float(param.low), float(param.high), log=param.log, step=param.step
-            )
-        elif kind == "int":
-            dists[name] = IntDistribution(
-                int(param.low),
-                int(param.high),
-                log=param.log,
-                step=1 if param.log else int(param.step or 1),
-            )
-        elif kind == "categorical":
-            dists[name] = CategoricalDistribution(list(param.choices))
-        else:
-            raise TypeError(f"Parameter {name!r}: no Optuna distribution for {param!r}.")
-    return dists
 
 
 # --------------------------------------------------------------------------- sessions
