@@ -47,6 +47,7 @@ __all__ = [
     "best_curve",
     "load_runs",
     "main",
+    "normalized_curves",
     "normalized_regret",
     "plot_task",
     "render_markdown",
@@ -270,6 +271,46 @@ def summarize(runs: Sequence[Mapping[str, Any]], random_name: str = RANDOM) -> d
     return {"optimizers": optimizers, "tasks": tasks, "overall": overall, "common_tasks": common}
 
 
+def normalized_curves(
+    runs: Sequence[Mapping[str, Any]],
+    summary: Mapping[str, Any],
+    points: int = 20,
+) -> dict[str, list[list[float]]]:
+    """Per optimizer, one normalized-regret curve per task over fractions of the budget.
+
+    Each task's curve is the median over seeds of ``(S_ms(t) - opt_p) /
+    (random median at the budget - opt_p)`` at ``t = ceil(k / points * budget)``,
+    ``k = 1..points`` (so tasks with different budgets line up). Tasks without
+    a defined normalization are left out.
+
+    Returns:
+        ``{optimizer: [curve per task]}``, each curve ``points`` floats.
+    """
+    out: dict[str, list[list[float]]] = {}
+    for name, task in summary["tasks"].items():
+        if task["random_median"] is None or task["best_known"] is None:
+            continue
+        sign = -1.0 if task["direction"] == "maximize" else 1.0
+        opt, rand = sign * task["best_known"], sign * task["random_median"]
+        if rand <= opt:
+            continue
+        for o in task["optimizers"]:
+            per_seed = []
+            for r in (r for r in runs if r["task"] == name and r["optimizer"] == o):
+                curve = best_curve(r["values"], task["direction"])
+                budget = r["budget"]
+                idx = [
+                    min(math.ceil(k * budget / points), len(curve)) - 1
+                    for k in range(1, points + 1)
+                ]
+                per_seed.append(
+                    [(curve[i] - opt) / (rand - opt) if i >= 0 else math.nan for i in idx]
+                )
+            with _quiet():
+                out.setdefault(o, []).append(np.nanmedian(np.asarray(per_seed), axis=0).tolist())
+    return out
+
+
 # --------------------------------------------------------------------------- plots
 
 
@@ -281,6 +322,9 @@ def plot_task(
     ylabel: str,
     n_initial: int | None = None,
     floor: float = 1e-10,
+    x: Sequence[float] | None = None,
+    xlabel: str = "evaluations",
+    legend_title: str = "median, IQR (seeds)",
 ) -> Path:
     """Median and interquartile band over seeds of each optimizer's curve (log y).
 
@@ -292,6 +336,9 @@ def plot_task(
         ylabel: Y-axis label.
         n_initial: Initial design size (a dashed line after it).
         floor: Values are clipped here so zeros stay on the log axis.
+        x: The x value of each curve point (default ``1, 2, ...``).
+        xlabel: X-axis label.
+        legend_title: Legend title (what the line and band summarize).
 
     Returns:
         The path written.
@@ -313,19 +360,19 @@ def plot_task(
         with np.errstate(all="ignore"), _quiet():
             med = np.nanmedian(arr, axis=0)
             lo, hi = np.nanpercentile(arr, 25, axis=0), np.nanpercentile(arr, 75, axis=0)
-        x = np.arange(1, n + 1)
+        xs = np.arange(1, n + 1) if x is None else np.asarray(x, dtype=float)[:n]
         (line,) = ax.plot(
-            x, med, label=f"{label} ({len(seeds)})", linewidth=1.6, drawstyle="steps-post"
+            xs, med, label=f"{label} ({len(seeds)})", linewidth=1.6, drawstyle="steps-post"
         )
-        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.18, linewidth=0, step="post")
+        ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.18, linewidth=0, step="post")
     ax.set_yscale("log")
     if n_initial:
         ax.axvline(n_initial + 0.5, color="grey", linestyle="--", linewidth=1)
-    ax.set_xlabel("evaluations")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="best", fontsize="small", title="median, IQR (seeds)", title_fontsize="small")
+    ax.legend(loc="best", fontsize="small", title=legend_title, title_fontsize="small")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -376,9 +423,10 @@ def render_markdown(summary: Mapping[str, Any], *, title: str, meta: Mapping[str
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     overall = summary["overall"]
-    for o in sorted(
+    order = sorted(
         overall, key=lambda o: (overall[o]["mean_rank"] is None, overall[o]["mean_rank"] or 0)
-    ):
+    )
+    for o in order:
         row = overall[o]
         rank = _fmt(row["mean_rank"], ".2f")
         if row.get("mean_rank_common") is not None:
@@ -389,6 +437,8 @@ def render_markdown(summary: Mapping[str, Any], *, title: str, meta: Mapping[str
             f"| {_fmt(row['ask_seconds_median_of_tasks'])} "
             f"| {_fmt(row['ask_cpu_seconds_median_of_tasks'])} |"
         )
+    if any(t["random_median"] is not None for t in summary["tasks"].values()):
+        lines += ["", "![normalized regret](plots/normalized_regret.png)"]
     for name, task in summary["tasks"].items():
         opt_text = (
             f"optimum {task['optimal_value']:.6g}"
@@ -409,7 +459,8 @@ def render_markdown(summary: Mapping[str, Any], *, title: str, meta: Mapping[str
             "| s/ask after design | CPU s/ask |",
             "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for o, row in task["optimizers"].items():
+        for o in (o for o in order if o in task["optimizers"]):
+            row = task["optimizers"][o]
             lines.append(
                 f"| {o} | {row['n_seeds']} | {_q(row['simple_regret'])} "
                 f"| {_q(row['normalized_regret'])} | {_fmt(row['mean_rank'], '.2f')} "
@@ -473,6 +524,18 @@ def write_report(
             title=f"{name} ({task['dim']}-D)",
             ylabel="simple regret" if task["optimum_is_exact"] else "gap to best known value",
             n_initial=n_init,
+        )
+    aggregate = normalized_curves(runs, summary)
+    if aggregate:
+        plot_task(
+            aggregate,
+            plots / "normalized_regret.png",
+            title="normalized regret across tasks (1 = random search at the budget)",
+            ylabel="normalized regret",
+            floor=1e-3,
+            x=[k / 20 for k in range(1, 21)],
+            xlabel="fraction of the budget",
+            legend_title="median, IQR (tasks)",
         )
     report_dir.mkdir(parents=True, exist_ok=True)
     text = render_markdown(summary, title=title or f"Benchmark report: {out.name}", meta=meta)

@@ -96,9 +96,9 @@ def run_job(cfg: DictConfig) -> dict[str, Any]:
     from benchmarks.harness import configure_threads
     from benchmarks.records import RunRecords, study_name
 
-    start = time.perf_counter()
     configure_threads(int(cfg.get("threads") or 1))
-    _warm_up()
+    _warm_up()  # once per worker process, outside the job's clock
+    start = time.perf_counter()
     task = instantiate(cfg.task)
     opt_name = str(cfg.optimizer.name)
     seed = int(cfg.seed)

@@ -129,3 +129,13 @@ def test_markdown_and_plot(tmp_path):
         n_initial=1,
     )
     assert path.stat().st_size > 5000
+
+
+def test_normalized_curves_line_up_budgets():
+    runs = _runs()
+    curves = report.normalized_curves(runs, report.summarize(runs), points=2)
+    # task t, optimizer a: seeds give [1/3, 1/3], [nan, 1/6], [1, 1] (divided by random's 3)
+    assert curves["a"][0] == pytest.approx([2 / 3, 1 / 3])
+    # task u (maximize): opt_p -10, random median -2: a's seeds [0, 0] and [1, 1]
+    assert curves["a"][1] == pytest.approx([0.5, 0.5])
+    assert curves["random"][0][-1] == pytest.approx(1.0)

@@ -229,3 +229,28 @@ def test_suites_name_existing_configs(name):
             assert (conf / "optimizer" / f"{opt}.yaml").is_file(), opt
         for task in block["tasks"]:
             assert (conf / "task" / f"{task}.yaml").is_file(), task
+
+
+@pytest.mark.slow
+def test_quick_suite(tmp_path):
+    """The documented quick suite end to end (minutes on 2 cores): tables, plots, ranks."""
+    import time
+
+    start = time.perf_counter()
+    out = runner.main(["suite=quick", f"out={tmp_path / 'quick'}"])
+    minutes = (time.perf_counter() - start) / 60
+    suite = runner.load_suite("quick")
+    (block,) = runner.expand_suite(suite)
+    doc = json.loads((out / "report" / "report.json").read_text())
+    assert len(doc["runs"]) == len(block["optimizers"]) * len(block["tasks"]) * len(block["seeds"])
+    assert all(r["status"] == "complete" for r in doc["runs"])
+    for task in block["tasks"]:
+        assert (out / "report" / "plots" / f"{task}.png").is_file()
+    overall = doc["summary"]["overall"]
+    print(
+        f"\nquick suite: {minutes:.1f} min; mean ranks",
+        {o: v["mean_rank"] for o, v in overall.items()},
+    )
+    assert minutes < 15
+    # our default beats random search on mean rank even at the quick budgets
+    assert overall["bayesopt"]["mean_rank"] < overall["random"]["mean_rank"]
