@@ -1,0 +1,124 @@
+"""Smoke and unit tests of benchmarks/compare_text.py (the full run is not part of CI)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import compare_text as ct
+
+
+def test_quick_mode_runs_every_method_on_both_tasks(tmp_path):
+    out = tmp_path / "quick.json"
+    methods = ["gp+qlognei", "random"]  # the neural bandit joins when it lands
+    doc = ct.main(["--quick", "--threads", "1", "--methods", *methods, "--output", str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(doc))
+    assert doc["config"]["quick"] and doc["config"]["budget"] == 6
+    assert doc["config"]["task_options"] == {
+        "hpobench_text": {"dataset": "credit_g", "n_candidates": 200},
+        "zero_shot_prompt": {"n_candidates": 40},
+    }
+    assert [(r["task"], r["method"]) for r in doc["runs"]] == [
+        (t, m) for t in ct.TASKS for m in methods
+    ]
+    for run in doc["runs"]:
+        info = doc["tasks"][run["task"]]
+        assert run["n_candidates"] == info["n_candidates"] and run["seed"] == 0
+        assert len(run["values"]) == len(run["regret_curve"]) == len(run["sources"]) == 6
+        curve = np.array(run["regret_curve"])
+        assert np.all(np.diff(curve) <= 0) and np.all(curve >= 0)
+        assert run["best_value"] == max(run["values"]) <= run["optimal_value"]
+        assert run["regret"] == pytest.approx(
+            ct.normalized_regret(run["best_value"], info["optimal_value"], info["reference_value"])
+        )
+        if run["method"] == "random":
+            assert run["sources"] == ["random"] * 6
+        else:
+            # 3 initial candidates, then the model (every candidate proposed once)
+            assert run["sources"][:3] == ["sobol"] * 3 and run["sources"][3:] == ["model"] * 3
+    rows = {(r["task"], r["method"]): r for r in doc["summary"]}
+    assert len(rows) == len(ct.TASKS) * len(methods)
+    assert "vs_random" not in rows[("zero_shot_prompt", "random")]
+    assert rows[("zero_shot_prompt", "gp+qlognei")]["vs_random"]["seeds"] == 1
+    md = out.with_suffix(".md").read_text()
+    assert md.startswith("| task | method |") and "| zero_shot_prompt | gp+qlognei | 6 |" in md
+
+
+def test_normalized_regret_closed_forms():
+    assert ct.normalized_regret(0.9, 0.9, 0.8) == 0.0
+    assert ct.normalized_regret(0.8, 0.9, 0.8) == pytest.approx(1.0)
+    assert ct.normalized_regret(0.85, 0.9, 0.8) == pytest.approx(0.5)
+    assert ct.normalized_regret(0.95, 0.9, 0.8) == 0.0  # clipped
+    assert np.isnan(ct.normalized_regret(0.5, 0.9, 0.9))
+
+
+def _record(method, seed, curve, task="t", sources=None):
+    return {
+        "task": task,
+        "method": method,
+        "seed": seed,
+        "budget": len(curve),
+        "regret_curve": curve,
+        "regret": curve[-1],
+        "top_fraction": curve[-1] / 10,
+        "best_value": 1 - curve[-1],
+        "optimal_value": 1.0,
+        "ask_seconds": [0.5] * len(curve),
+        "sources": sources or ["model"] * len(curve),
+    }
+
+
+def test_summary_quantiles_and_the_paired_comparison_with_random():
+    curve = [1.0] * 19
+    records = [_record("random", s, [*curve, 0.5 + 0.01 * s]) for s in range(10)]
+    records += [_record("nb", s, [*curve, 0.04 * s]) for s in range(10)]  # beats random every seed
+    records += [_record("gp", s, [*curve, 0.5 + 0.01 * s]) for s in range(10)]  # ties everywhere
+    rows = {r["method"]: r for r in ct.summarize(records)}
+    nb = rows["nb"]
+    assert nb["n_seeds"] == 10 and nb["budget"] == 20
+    assert nb["regret_median"] == pytest.approx(0.18)
+    assert (nb["regret_q25"], nb["regret_q75"]) == (pytest.approx(0.09), pytest.approx(0.27))
+    assert nb["regret_median_at"] == {10: 1.0, 20: pytest.approx(0.18)}
+    assert nb["model_ask_seconds_median"] == 0.5
+    # all 10 differences negative and distinct: exact one-sided p = 2^-10
+    assert nb["vs_random"] == {
+        "against": "random",
+        "seeds": 10,
+        "wins": 10,
+        "ties": 0,
+        "p_value": pytest.approx(2**-10),
+    }
+    assert rows["gp"]["vs_random"]["ties"] == 10 and np.isnan(rows["gp"]["vs_random"]["p_value"])
+    assert "vs_random" not in rows["random"]
+    text = ct.format_table(ct.summarize(records))
+    assert "10/10 (p=0.00098)" in text
+    assert ct.format_markdown(ct.summarize(records)).count("\n") == 4
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--budget", "5", "--n-initial", "5"],
+        ["--n-initial", "0"],
+        ["--workers", "0"],
+        ["--n-candidates", "20"],
+        ["--methods", "nope"],
+        ["--tasks", "branin"],
+        ["--options", "[1]"],
+    ],
+)
+def test_bad_arguments_are_refused(argv, capsys):
+    with pytest.raises(SystemExit):
+        ct._parse_args(argv)
+    assert "error" in capsys.readouterr().err
+
+
+def test_default_protocol():
+    args = ct._parse_args([])
+    assert args.seeds == list(range(10)) and args.budget == 50 and args.n_initial == 10
+    assert args.methods == ["neural_bandit+ucb", "neural_bandit+ts", "gp+qlognei", "random"]
+    assert args.task_options == {"hpobench_text": {"dataset": "credit_g"}, "zero_shot_prompt": {}}
+    args = ct._parse_args(["--dataset", "kc1", "--n-candidates", "500"])
+    assert args.task_options["hpobench_text"] == {"dataset": "kc1", "n_candidates": 500}
