@@ -11,6 +11,11 @@ keep their noise. Categorical columns switch to
 continuous kernel by sum and product). Outcomes are standardized inside the
 model, so the posterior is on the scale of ``Y``.
 
+Text columns (``Column(kind="text")``) enter through the principal coordinates
+of their candidates' embeddings (``surrogates.features.text_features``,
+``text_dim`` of them per column), under the same kernel as the numeric
+columns (and the categorical kernel when categoricals are present too).
+
 Fitting never crashes a run: a failed fit is retried with more Cholesky
 jitter, then the last good hyperparameters are reused, and only then
 ``FitError`` is raised so the optimizer can fall back to a space-filling point.
@@ -26,7 +31,7 @@ from typing import Any
 import torch
 from botorch.exceptions import ModelFittingError
 from botorch.fit import fit_gpytorch_mll
-from botorch.models import MixedSingleTaskGP, SingleTaskGP
+from botorch.models import SingleTaskGP
 from botorch.models.transforms.outcome import Standardize
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.settings import cholesky_jitter
@@ -34,6 +39,7 @@ from linear_operator.utils.errors import NanError, NotPSDError
 from torch import Tensor
 
 from surrogates.base import Column, FitError, Surrogate
+from surrogates.exact_gp import FastMixedSingleTaskGP, FastSingleTaskGP
 
 __all__ = ["GPSurrogate"]
 
@@ -115,6 +121,61 @@ def loo_log_density(model: SingleTaskGP) -> float:
     return value if value == value else float("-inf")
 
 
+class _TextGP(SingleTaskGP):
+    """A ``SingleTaskGP`` whose kernel maps Text codes to embedding coordinates.
+
+    The encoded inputs (codes ``0 .. m-1`` in Text columns) are not in the unit
+    cube by design, so botorch's input-scaling check is skipped for them.
+    """
+
+    def __init__(self, train_X: Tensor, train_Y: Tensor, **kwargs: Any) -> None:
+        feature_map = kwargs["covar_module"].feature_map
+        self._ignore_X_dims_scaling_check = [
+            i for i, c in enumerate(feature_map.columns) if c.kind in ("categorical", "text")
+        ]
+        super().__init__(train_X, train_Y, **kwargs)
+
+
+def _text_covar(columns: Sequence[Column], factory: Any, text_dim: int | None) -> Any:
+    """The kernel of a space with Text columns, on ``FeatureMap(onehot=False)`` features.
+
+    Without categoricals: the continuous kernel (botorch's default RBF with
+    the dimension-scaled lengthscale prior, or ``factory``'s kernel with an
+    outputscale) on every feature. With categoricals: botorch's
+    ``MixedSingleTaskGP`` structure, ``S(k_c + S(k_cat)) + S(k_c * k_cat)``.
+    """
+    from botorch.models.kernels.categorical import CategoricalKernel
+    from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+    from gpytorch.constraints import GreaterThan
+    from gpytorch.kernels import ScaleKernel
+    from gpytorch.priors import GammaPrior
+
+    from surrogates.features import FeatureMap, MappedKernel
+
+    fmap = FeatureMap(columns, onehot=False, text_dim=text_dim)
+    cats = fmap.code_features
+    ords = [j for j in range(fmap.dim) if j not in cats]
+    active = ords if cats else None
+
+    def cont() -> Any:
+        if factory is None:
+            return get_covar_module_with_dim_scaled_prior(
+                ard_num_dims=len(ords), active_dims=active
+            )
+        base = factory(batch_shape=torch.Size(), ard_num_dims=len(ords), active_dims=active)
+        return ScaleKernel(base, outputscale_prior=GammaPrior(2.0, 0.15))
+
+    def cat() -> Any:
+        return CategoricalKernel(
+            ard_num_dims=len(cats), active_dims=cats, lengthscale_constraint=GreaterThan(1e-6)
+        )
+
+    if not cats:
+        return MappedKernel(cont(), fmap)
+    base = ScaleKernel(cont() + ScaleKernel(cat())) + ScaleKernel(cont() * cat())
+    return MappedKernel(base, fmap)
+
+
 _FIT_ERRORS = (ModelFittingError, NotPSDError, NanError, RuntimeError, ValueError)
 
 
@@ -138,6 +199,8 @@ class GPSurrogate(Surrogate):
             from 5e-3 to 5e-4, see README).
         warp: Fit the GP to Yeo-Johnson-warped outcomes (``surrogates.warping``);
             the posterior stays on the scale of ``Y``.
+        text_dim: Principal embedding coordinates per Text column
+            (``surrogates.features.TEXT_DIM`` by default; ``None``: all).
     """
 
     name = "gp"
@@ -153,8 +216,14 @@ class GPSurrogate(Surrogate):
         min_noise: float = 1e-6,
         deterministic: bool | str = "auto",
         warp: bool = False,
+        text_dim: int | None = 16,
     ) -> None:
         super().__init__(device=device)
+        if text_dim is not None and (
+            isinstance(text_dim, bool) or not isinstance(text_dim, int) or text_dim < 1
+        ):
+            raise ValueError(f"text_dim: expected a positive integer or None, got {text_dim!r}.")
+        self.text_dim = text_dim
         if kernel not in _KERNELS:
             raise ValueError(f"kernel: expected one of {sorted(_KERNELS)}, got {kernel!r}.")
         self.kernel = kernel
@@ -175,7 +244,7 @@ class GPSurrogate(Surrogate):
     def _build(
         self, X: Tensor, Y: Tensor, columns: Sequence[Column], fixed_noise: bool | None = None
     ) -> SingleTaskGP:
-        cat_dims = [i for i, c in enumerate(columns) if c.kind in ("categorical", "text")]
+        cat_dims = [i for i, c in enumerate(columns) if c.kind == "categorical"]
         # Standardize with a scale-relative floor, so outcomes that vary by 1e-9 are
         # still standardized while truly constant outcomes keep unit scale.
         floor = max(1e-12 * float(Y.abs().max()), 1e-300)
@@ -190,8 +259,16 @@ class GPSurrogate(Surrogate):
         if fixed_noise is None:
             fixed_noise = self.deterministic is True
         likelihood = _likelihood(self.min_noise, fixed_noise)
+        if any(c.kind == "text" for c in columns):
+            return _TextGP(
+                X,
+                Y,
+                outcome_transform=transform,
+                covar_module=_text_covar(columns, factory, self.text_dim),
+                likelihood=likelihood,
+            )
         if cat_dims:
-            return MixedSingleTaskGP(
+            return FastMixedSingleTaskGP(
                 X,
                 Y,
                 cat_dims=cat_dims,
@@ -206,7 +283,7 @@ class GPSurrogate(Surrogate):
 
             base = factory(batch_shape=torch.Size(), ard_num_dims=X.shape[-1])
             covar = ScaleKernel(base, outputscale_prior=GammaPrior(2.0, 0.15))
-        return SingleTaskGP(
+        return FastSingleTaskGP(
             X,
             Y,
             outcome_transform=transform,
