@@ -127,6 +127,7 @@ _REGISTRY: dict[str, str | type[Surrogate]] = {
     "ensemble": "surrogates.ensemble:EnsembleSurrogate",
     "hmc_bnn": "surrogates.hmc_bnn:HMCBNNSurrogate",
     "auto": "surrogates.auto:AutoSurrogate",
+    "neural_bandit": "surrogates.neural_bandit:NeuralBanditSurrogate",
 }
 
 

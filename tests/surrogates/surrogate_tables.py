@@ -33,6 +33,7 @@ FAST_OPTIONS: dict[str, dict[str, Any]] = {
         "map_steps": 200,
     },
     "auto": {"candidates": ["gp", "ibnn"], "folds": 2},
+    "neural_bandit": {"epochs": 300, "lr": 3e-3},
 }
 
 #: name -> constructor options of the calibration suite: the defaults (reduced
@@ -44,6 +45,7 @@ CALIBRATION_OPTIONS: dict[str, dict[str, Any]] = {
     "ensemble": {},
     "hmc_bnn": {},
     "auto": {},
+    "neural_bandit": {},
 }
 
 #: Every registered surrogate (the suites are parametrized over these).
