@@ -110,6 +110,26 @@ def _orphans(trials: Sequence[Trial]) -> list[Trial]:
     return out
 
 
+def _start_ray(launcher: Any) -> None:
+    """Start Ray once, before jobs are launched from several threads.
+
+    ``hydra_ray_launcher`` calls ``ray.init`` inside each ``launch`` when Ray is
+    not running, so two first launches from two threads would both call it.
+    """
+    import ray
+
+    if not ray.is_initialized():
+        init = OmegaConf.to_container(launcher.ray_cfg.init, resolve=True) or {}
+        log.info("starting Ray for concurrent launches: ray.init(%s)", init)
+        ray.init(**init)
+
+
+#: Set-up a launcher needs before concurrent ``launch`` calls, by class path.
+LAUNCHER_PREPARATIONS = {
+    "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher": _start_ray,
+}
+
+
 def _consecutive(trials: Sequence[Trial]) -> list[list[Trial]]:
     """Split trials into runs of consecutive ids (one launch each: job number = trial id)."""
     runs: list[list[Trial]] = []
@@ -174,6 +194,11 @@ class _Sweep:
         self.concurrent = bool(opts.get("async_launch", True)) and not isinstance(
             sweeper.launcher, BasicLauncher
         )
+        if self.concurrent:
+            cls = type(sweeper.launcher)
+            prepare = LAUNCHER_PREPARATIONS.get(f"{cls.__module__}.{cls.__qualname__}")
+            if prepare is not None:
+                prepare(sweeper.launcher)
         self.returns: list[Sequence[JobReturn]] = []
         self.failures: list[str] = []
         self.n_launched = 0
