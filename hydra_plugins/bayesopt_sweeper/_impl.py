@@ -201,7 +201,6 @@ class _Sweep:
                 prepare(sweeper.launcher)
         self.returns: list[Sequence[JobReturn]] = []
         self.failures: list[str] = []
-        self.n_launched = 0
 
     # --- launching ----------------------------------------------------------------
     def _launch(self, trials: list[Trial]) -> Sequence[JobReturn]:
@@ -209,7 +208,9 @@ class _Sweep:
         return self.sweeper.launcher.launch(batch, initial_job_idx=trials[0].id)
 
     def _validate(self, trials: list[Trial]) -> None:
-        """Compose each job's config before launching it; fail the trials if that breaks."""
+        """Compose each job's config before launching any; fail the trials if that breaks."""
+        if not trials:
+            return
         try:
             self.sweeper.validate_batch_is_legal([self.space.overrides(t.params) for t in trials])
         except Exception as exc:
@@ -268,8 +269,8 @@ class _Sweep:
                     new = self._next_trials(orphans, sum(map(len, pending.values())))
                     relaunched = {t.id for t in new}
                     orphans = [t for t in orphans if t.id not in relaunched]
+                    self._validate(new)
                     for chunk in self._chunks(new):
-                        self._validate(chunk)
                         launched = True
                         if pool is not None:
                             pending[pool.submit(self._launch, chunk)] = chunk

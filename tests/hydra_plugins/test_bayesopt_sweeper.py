@@ -332,6 +332,19 @@ def test_max_failure_rate_stops_the_sweep_with_a_clear_message(
     assert res.best_value is None and res.n_failed == n_run
 
 
+def test_an_override_the_config_refuses_stops_before_any_job(hydra_sweep_runner, tmp_path):
+    from hydra.errors import ConfigCompositionException
+
+    sweep = _sweep_in_process(hydra_sweep_runner, tmp_path, "not_in_config=interval(0, 1)")
+    with pytest.raises(ConfigCompositionException, match="not_in_config"):
+        with sweep:
+            pass
+    trials = _study(tmp_path / "sweep", "bo_sweep_app")
+    assert trials and all(t.state is TrialState.FAILED for t in trials)
+    assert "invalid overrides" in trials[0].attrs["fail_reason"]
+    assert not [p for p in (tmp_path / "sweep").iterdir() if p.name.isdigit()]  # no job ran
+
+
 # --- resume after a crash ---------------------------------------------------------------
 def test_resume_after_crash_reruns_nothing_finished_and_numbering_continues(tmp_path):
     sweep = tmp_path / "sweep"
