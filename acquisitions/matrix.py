@@ -2,7 +2,7 @@
 
 Support is decided from botorch model traits, never from surrogate names (the
 acquisitions package does not import ``surrogates``). A fitted model falls
-into one of four kinds (``model_kind``):
+into one of five kinds (``model_kind``):
 
 - ``gp_rff``: an exact GPyTorch GP (Gaussian likelihood, one output) whose
   kernel has random Fourier features in botorch (RBF or Matern, optionally
@@ -11,6 +11,11 @@ into one of four kinds (``model_kind``):
   kernels);
 - ``ensemble``: a botorch ``EnsembleModel`` (an ``EnsemblePosterior`` over
   member functions: deep ensembles, HMC weight samples);
+- ``paths``: any other model with a Gaussian posterior that draws joint
+  posterior samples as global functions: a ``draw_paths(sample_shape)``
+  method returning a module that maps ``... x N x d`` inputs to
+  ``broadcast(..., S) x N`` values (botorch's sample-path convention; the
+  neural bandit's linearized network);
 - ``other``: any other botorch model with a posterior that can be sampled.
 
 ``MATRIX[acquisition][kind]`` says how the pair works or why it does not.
@@ -48,6 +53,7 @@ KINDS: dict[str, str] = {
     "gp_rff": "exact GP with a stationary kernel (RBF/Matern): random Fourier features",
     "gp": "exact GP with another kernel (categorical, NNGP, deep kernel)",
     "ensemble": "sample-based ensemble (EnsembleModel / EnsemblePosterior)",
+    "paths": "Gaussian model with global posterior sample paths (draw_paths; neural bandit)",
     "other": "other botorch model",
 }
 
@@ -63,18 +69,23 @@ class ModelTraits:
         random_features: Its kernel has random Fourier features in botorch
             (``botorch.sampling.pathwise``).
         ensemble: A botorch ``EnsembleModel``.
+        sample_paths: It has a ``draw_paths(sample_shape)`` method (joint
+            posterior draws as functions; see the module docstring).
     """
 
     exact_gp: bool
     random_features: bool
     ensemble: bool
+    sample_paths: bool = False
 
     @property
     def kind(self) -> str:
         """The model kind (a key of ``KINDS``)."""
         if self.exact_gp:
             return "gp_rff" if self.random_features else "gp"
-        return "ensemble" if self.ensemble else "other"
+        if self.ensemble:
+            return "ensemble"
+        return "paths" if self.sample_paths else "other"
 
 
 def _has_random_features(kernel: Any, d: int) -> bool:
@@ -112,7 +123,10 @@ def model_traits(model: Model) -> ModelTraits:
         d = int(model.train_inputs[0].shape[-1])
         rff = _has_random_features(model.covar_module, d)
     return ModelTraits(
-        exact_gp=exact, random_features=rff, ensemble=isinstance(model, EnsembleModel)
+        exact_gp=exact,
+        random_features=rff,
+        ensemble=isinstance(model, EnsembleModel),
+        sample_paths=callable(getattr(model, "draw_paths", None)),
     )
 
 
@@ -148,6 +162,7 @@ _EI_LIKE = {
     "gp_rff": Support("analytic for one point; Monte Carlo with pending points or q > 1"),
     "gp": Support("analytic for one point; Monte Carlo with pending points or q > 1"),
     "ensemble": Support("Monte Carlo over the members (exact average with a stratified sampler)"),
+    "paths": Support("analytic for one point; Monte Carlo with pending points or q > 1"),
     "other": Support("analytic on Gaussian posteriors, Monte Carlo otherwise"),
 }
 _DNEI = (
@@ -174,6 +189,7 @@ MATRIX: dict[str, dict[str, Support]] = {
             reason="needs a Gaussian joint posterior (means and covariances on Y's scale); "
             "an ensemble's posterior is sample based (use qlognei or qnei)",
         ),
+        "paths": Support(_DNEI),
         "other": Support("supported when the posterior is Gaussian (refused at build otherwise)"),
     },
     "ts": {
@@ -183,6 +199,7 @@ MATRIX: dict[str, dict[str, Support]] = {
             "(evaluated + quasi-random points) and extended by the kernel"
         ),
         "ensemble": Support("maximizes one seeded ensemble member (exact Thompson sampling)"),
+        "paths": Support("joint posterior draws from the model's draw_paths, on any domain"),
         "other": Support(
             "one joint posterior draw over the finite candidate set", finite_only=True
         ),
@@ -201,6 +218,7 @@ MATRIX: dict[str, dict[str, Support]] = {
             reason="needs fantasize (a Gaussian update of the posterior after an "
             "observation); ensemble members are fixed functions",
         ),
+        "paths": Support("", reason=_NEEDS_GP.format(what="fantasize")),
         "other": Support("", reason=_NEEDS_GP.format(what="fantasize")),
     },
 }

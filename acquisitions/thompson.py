@@ -26,6 +26,9 @@ How a draw is represented depends on the model (``acquisitions.matrix``):
 - a sample-based ensemble: one member, chosen at random (seeded, with the
   ensemble's weights); maximizing it is exact Thompson sampling for an
   ensemble posterior;
+- a model with its own sample paths (``draw_paths``, e.g. the neural
+  bandit's linearized network ``f(x) + g(x)^T w``: NeuralTS): its seeded joint
+  draws, global functions maximized like GP paths;
 - any other model, on finite domains only: one joint posterior sample over
   the candidate set (at most ``max_candidates`` points, subsampled), looked up.
 """
@@ -168,7 +171,7 @@ def _inducing_prior_paths(
 
 
 class ThompsonSampling(MatrixChecked, Acquisition):
-    """Thompson sampling with pathwise GP samples, ensemble members or candidate-set draws.
+    """Thompson sampling with pathwise samples, ensemble members or candidate-set draws.
 
     Args:
         num_features: Random Fourier features of a pathwise GP prior draw.
@@ -207,6 +210,9 @@ class ThompsonSampling(MatrixChecked, Acquisition):
             torch.manual_seed(context.seed)
             if traits.ensemble:
                 return self._ensemble(model, context)
+            if traits.sample_paths:
+                paths = model.draw_paths(torch.Size([q]))
+                return PathDraws(model, paths, q, context.X_pending)
             if traits.exact_gp:
                 if traits.random_features:
                     prior = functools.partial(

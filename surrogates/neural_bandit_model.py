@@ -384,9 +384,8 @@ class NeuralBanditModel(Model):
         index = inv.reshape(*lead, N)
         if N == 1:
             var = self.design.pairs(feats_u, feats_u, v_u, v_u)[index]
-            covar = var.clamp_min(0.0).unsqueeze(-1)
             noise = self.noise_var if observation_noise else 0.0
-            covar = DenseLinearOperator((covar + noise).unsqueeze(-1))
+            covar = DenseLinearOperator((var.clamp_min(0.0) + noise).unsqueeze(-1))
         elif N <= self.max_dense:
             covar = self._dense(feats_u, v_u, index, N)
             jitter = self.jitter + (self.noise_var if observation_noise else 0.0)
