@@ -7,7 +7,22 @@
 - mixed with few discrete combinations: every combination is fixed in turn
   and the continuous part optimized (``optimize_acqf_mixed``);
 - mixed with many: botorch's alternating discrete/continuous local search
-  (``optimize_acqf_mixed_alternating``), never the Cartesian product.
+  (``optimize_acqf_mixed_alternating``), never the Cartesian product;
+- a categorical column with more than ``LARGE_CATEGORICAL`` values (a ``Text``
+  parameter's candidates): fully discrete domains up to
+  ``MAX_ENUMERATED_LARGE`` points are enumerated; beyond that, or with
+  continuous columns, ``acquisitions.coordinate`` alternates exhaustive
+  coordinate steps over each discrete column (all of a large column's values,
+  or a seeded subset of ``candidate_subset``) with L-BFGS-B on the continuous
+  columns. Botorch's alternating optimizer would try only 20 random values of
+  such a column per step, drawn from Python's unseeded ``random``.
+
+Finite domains (enumerated grids and candidate sets) never propose an
+evaluated or pending point unless ``OptimizerSettings.allow_repeats`` is set
+(or every point has been tried); ``OptimizerSettings.candidate_subset`` scores
+a seeded random subset of the remaining points per proposal (INSTINCT scores
+1,000 of 10,000 per round). ``finite_candidates`` applies both rules to a
+domain, so the acquisition sees the same candidate set as the optimizer.
 
 Integers and categoricals are never relaxed and rounded afterwards, except
 integer grids larger than ``bayesopt.space.MAX_DISCRETE_VALUES``.
@@ -18,7 +33,7 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from botorch.acquisition import AcquisitionFunction
@@ -28,12 +43,27 @@ from torch import Tensor
 
 from acquisitions.base import Domain
 
-__all__ = ["OptimizerSettings", "choose_strategy", "optimize_acquisition"]
+__all__ = [
+    "CandidatesExhaustedWarning",
+    "OptimizerSettings",
+    "choose_strategy",
+    "finite_candidates",
+    "optimize_acquisition",
+]
 
 #: Enumerate the discrete combinations of a mixed domain up to this many.
 MAX_ENUMERATED_COMBINATIONS = 10
 #: Evaluate a fully discrete domain exhaustively up to this many points.
 MAX_ENUMERATED_POINTS = 4096
+#: A categorical column with more values than this is "large" (botorch's
+#: alternating optimizer samples 20 of its values per step; ours scores them all).
+LARGE_CATEGORICAL = 20
+#: Enumerate a fully discrete domain with a large categorical up to this many points.
+MAX_ENUMERATED_LARGE = 100_000
+
+
+class CandidatesExhaustedWarning(RuntimeWarning):
+    """A finite domain has fewer untried points than asked for: tried points come back."""
 
 
 @dataclass(frozen=True)
@@ -46,12 +76,29 @@ class OptimizerSettings:
         maxiter: L-BFGS-B iterations per restart.
         sample_around_best: Also screen perturbations of the best evaluated
             points as starting points (sharpens local convergence).
+        candidate_subset: Score at most this many points of a finite domain
+            per proposal, a seeded random subset of those not yet tried (all
+            when ``None``); in the coordinate search of mixed domains, the
+            number of values of a large categorical (Text) column scored per
+            step (default there: ``COORDINATE_SUBSET``).
+        allow_repeats: Let finite domains propose evaluated and pending points
+            again (for noisy objectives worth re-measuring); by default they
+            are excluded until every point has been tried.
     """
 
     num_restarts: int = 10
     raw_samples: int = 512
     maxiter: int = 200
     sample_around_best: bool = True
+    candidate_subset: int | None = None
+    allow_repeats: bool = False
+
+    def __post_init__(self) -> None:
+        n = self.candidate_subset
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ValueError(f"candidate_subset: expected a positive integer or None, got {n!r}.")
+        if not isinstance(self.allow_repeats, bool):
+            raise TypeError(f"allow_repeats: expected a bool, got {self.allow_repeats!r}.")
 
     def options(self) -> dict[str, object]:
         """Options for botorch's gradient-based optimizers."""
@@ -69,6 +116,11 @@ def _discrete_cols(domain: Domain) -> dict[int, list[float]]:
     return {**domain.discrete, **domain.categorical}
 
 
+def has_large_categorical(domain: Domain) -> bool:
+    """Whether a categorical column has more than ``LARGE_CATEGORICAL`` values."""
+    return any(len(v) > LARGE_CATEGORICAL for v in domain.categorical.values())
+
+
 def choose_strategy(domain: Domain) -> str:
     """Name of the optimizer used for ``domain`` (a key of ``STRATEGIES``)."""
     if domain.candidates is not None:
@@ -77,48 +129,124 @@ def choose_strategy(domain: Domain) -> str:
     if n_discrete == 0:
         return "continuous"
     n_combos = _n_combinations(domain)
+    large = has_large_categorical(domain)
     if n_discrete == domain.dim:
-        return "enumerate" if n_combos <= MAX_ENUMERATED_POINTS else "alternating"
+        if n_combos <= MAX_ENUMERATED_POINTS or (large and n_combos <= MAX_ENUMERATED_LARGE):
+            return "enumerate"
+        return "coordinate" if large else "alternating"
+    if large:
+        return "coordinate"
     return "mixed" if n_combos <= MAX_ENUMERATED_COMBINATIONS else "alternating"
 
 
 def _grid(domain: Domain) -> Tensor:
     cols = _discrete_cols(domain)
-    values = [cols[i] for i in range(domain.dim)]
-    return torch.tensor(
-        list(itertools.product(*values)), dtype=domain.bounds.dtype, device=domain.bounds.device
-    )
+    values = [
+        torch.as_tensor(cols[i], dtype=domain.bounds.dtype, device=domain.bounds.device)
+        for i in range(domain.dim)
+    ]
+    return torch.cartesian_prod(*values).reshape(-1, domain.dim)
+
+
+def _matches(points: Tensor, avoid: Tensor) -> Tensor:
+    """``m`` booleans: whether each row of ``points`` equals a row of ``avoid`` (to 1e-9)."""
+    out = torch.zeros(points.shape[0], dtype=torch.bool, device=points.device)
+    avoid = avoid.to(points)
+    for start in range(0, points.shape[0], 16384):  # bounded memory for large sets
+        chunk = points[start : start + 16384]
+        dist = torch.cdist(chunk, avoid, compute_mode="donot_use_mm_for_euclid_dist")
+        out[start : start + 16384] = dist.min(dim=-1).values < 1e-9
+    return out  # exact distances: the matmul shortcut is off by ~1e-8
 
 
 def _exclude(points: Tensor, avoid: Tensor | None, q: int) -> Tensor:
     """Drop ``avoid`` rows from ``points`` unless that leaves fewer than ``q``."""
     if avoid is None or avoid.numel() == 0:
         return points
-    close = (
-        torch.cdist(points, avoid.to(points), compute_mode="donot_use_mm_for_euclid_dist")
-        .min(dim=-1)
-        .values
-        < 1e-9
-    )  # exact distances: the matmul shortcut is off by ~1e-8
-    kept = points[~close]
-    return kept if kept.shape[0] >= q else points
+    kept = points[~_matches(points, avoid)]
+    if kept.shape[0] >= q:
+        return kept
+    warnings.warn(
+        f"acquisition: only {kept.shape[0]} of {points.shape[0]} points of the finite domain "
+        f"are untried and {q} were asked for; proposing tried points again.",
+        CandidatesExhaustedWarning,
+        stacklevel=4,
+    )
+    return points
 
 
-def _opt_candidates(
-    acqf: AcquisitionFunction, domain: Domain, q: int, s: OptimizerSettings, avoid: Tensor | None
+def _subset(points: Tensor, n: int | None, seed: int | None) -> Tensor:
+    """At most ``n`` rows of ``points``, a random subset seeded by ``seed``, in their order."""
+    if n is None or points.shape[0] <= n:
+        return points
+    g = torch.Generator()
+    if seed is None:
+        g.manual_seed(int(torch.randint(2**31 - 1, ()).item()))  # the (forked) global stream
+    else:
+        g.manual_seed(int(seed))
+    keep = torch.randperm(points.shape[0], generator=g)[:n].sort().values
+    return points[keep.to(points.device)]
+
+
+def finite_candidates(
+    domain: Domain,
+    avoid: Tensor | None = None,
+    q: int = 1,
+    settings: OptimizerSettings | None = None,
+    seed: int | None = None,
+) -> Domain:
+    """``domain`` with the candidates this proposal may choose from, if it is finite.
+
+    The candidates of a finite domain (its candidate set or its enumerated
+    grid) minus the ``avoid`` rows (unless ``settings.allow_repeats``, or
+    fewer than ``q`` would remain), then a seeded random subset of
+    ``settings.candidate_subset`` of them. Other domains come back unchanged.
+
+    Args:
+        domain: The encoded domain.
+        avoid: ``k x d`` evaluated and pending points.
+        q: Number of points to be proposed.
+        settings: ``allow_repeats`` and ``candidate_subset``.
+        seed: Seed of the subset (the proposal's seed).
+
+    Returns:
+        A domain whose ``candidates`` are the ``m' x d`` admissible points.
+    """
+    s = settings or OptimizerSettings()
+    strategy = choose_strategy(domain)
+    if strategy not in ("candidates", "enumerate"):
+        return domain
+    points = domain.candidates if strategy == "candidates" else _grid(domain)
+    if not s.allow_repeats:
+        points = _exclude(points, avoid, q)
+    points = _subset(points, s.candidate_subset, seed)
+    return replace(domain, candidates=points)
+
+
+def _opt_finite(
+    acqf: AcquisitionFunction,
+    domain: Domain,
+    q: int,
+    s: OptimizerSettings,
+    avoid: Tensor | None,
+    seed: int | None = None,
 ) -> Tensor:
-    choices = _exclude(domain.candidates, avoid, q)
+    choices = finite_candidates(domain, avoid, q, s, seed).candidates
     X, _ = optimize_acqf_discrete(acqf, q=q, choices=choices, unique=True)
     return X
 
 
-def _opt_enumerate(
-    acqf: AcquisitionFunction, domain: Domain, q: int, s: OptimizerSettings, avoid: Tensor | None
+def _opt_coordinate(
+    acqf: AcquisitionFunction,
+    domain: Domain,
+    q: int,
+    s: OptimizerSettings,
+    avoid: Tensor | None,
+    seed: int | None = None,
 ) -> Tensor:
-    X, _ = optimize_acqf_discrete(
-        acqf, q=q, choices=_exclude(_grid(domain), avoid, q), unique=True
-    )
-    return X
+    from acquisitions.coordinate import optimize_coordinate
+
+    return optimize_coordinate(acqf, domain, q, s, avoid=avoid, seed=seed)
 
 
 def _opt_continuous(
@@ -174,12 +302,15 @@ def _opt_alternating(
 
 
 STRATEGIES: dict[str, Callable[..., Tensor]] = {
-    "candidates": _opt_candidates,
-    "enumerate": _opt_enumerate,
+    "candidates": _opt_finite,
+    "enumerate": _opt_finite,
     "continuous": _opt_continuous,
     "mixed": _opt_mixed,
     "alternating": _opt_alternating,
+    "coordinate": _opt_coordinate,
 }
+#: Strategies that take the proposal's seed (the others draw from the forked global stream).
+_SEEDED = ("candidates", "enumerate", "coordinate")
 
 
 def optimize_acquisition(
@@ -188,6 +319,7 @@ def optimize_acquisition(
     q: int = 1,
     settings: OptimizerSettings | None = None,
     avoid: Tensor | None = None,
+    seed: int | None = None,
 ) -> Tensor:
     """Maximize ``acqf`` over ``domain``.
 
@@ -197,7 +329,10 @@ def optimize_acquisition(
         q: Number of points to propose jointly.
         settings: Optimizer budget (defaults: ``OptimizerSettings()``).
         avoid: ``k x d`` points not to propose on finite domains (evaluated or
-            pending), unless fewer than ``q`` points would remain.
+            pending), unless ``settings.allow_repeats`` or fewer than ``q``
+            points would remain.
+        seed: Seed of candidate subsets and of the coordinate search's
+            starting points (default: the global torch stream).
 
     Returns:
         ``q x d`` proposed points, inside ``domain``.
@@ -208,7 +343,9 @@ def optimize_acquisition(
         # botorch's "optimization failed to converge" warnings are expected with
         # flat acquisitions; the best restart is used either way.
         warnings.simplefilter("ignore")
-        X = STRATEGIES[strategy](acqf, domain, q, settings, avoid)
+        warnings.simplefilter("default", CandidatesExhaustedWarning)
+        extra = {"seed": seed} if strategy in _SEEDED else {}
+        X = STRATEGIES[strategy](acqf, domain, q, settings, avoid, **extra)
     X = X.detach().reshape(q, domain.dim)
     if not torch.isfinite(X).all():
         raise RuntimeError(f"acquisition optimizer ({strategy}) returned non-finite points")

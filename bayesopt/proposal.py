@@ -150,16 +150,33 @@ def training_data(
     return X, Y, P
 
 
+def _embedding_tensor(param: Any) -> Any:
+    """A Text parameter's ``m x e`` embeddings as a float64 CPU tensor, made once per parameter.
+
+    The same tensor object is handed to every fit, so surrogates may cache what
+    they derive from it (``surrogates.features`` caches its PCA by identity).
+    """
+    import torch
+
+    if "tensor" not in param.cache:
+        param.cache["tensor"] = torch.tensor(param.embeddings(), dtype=torch.float64)
+    return param.cache["tensor"]
+
+
 def columns_of(space: Space) -> list[Any]:
-    """The surrogates' column descriptions of a space."""
+    """The surrogates' column descriptions of a space (Text columns carry their embeddings)."""
     from surrogates.base import Column
 
     cats = space.categorical_columns()
+    texts = space.text_columns()
     grids = space.discrete_columns()
     cols = []
     for i, name in enumerate(space.names):
         if i in cats:
             cols.append(Column(name, "categorical", n_categories=cats[i]))
+        elif i in texts:
+            embedding = _embedding_tensor(space.params[name])
+            cols.append(Column(name, "text", n_categories=texts[i], embedding=embedding))
         elif i in grids:
             cols.append(Column(name, "integer", values=tuple(grids[i])))
         else:
@@ -168,13 +185,19 @@ def columns_of(space: Space) -> list[Any]:
 
 
 def domain_of(space: Space, device: Any = "cpu") -> Any:
-    """The acquisition optimizer's domain of a space (bounds on ``device``)."""
+    """The acquisition optimizer's domain of a space (bounds on ``device``).
+
+    Categorical and Text columns are both unordered codes to the optimizer
+    (``Domain.categorical``); a Text column's many codes select its strategy
+    (``acquisitions.optimize.choose_strategy``).
+    """
     import torch
 
     from acquisitions.base import Domain
 
     bounds = torch.tensor(space.bounds(), dtype=torch.float64, device=device).T
-    cats = {i: [float(c) for c in range(n)] for i, n in space.categorical_columns().items()}
+    codes = {**space.categorical_columns(), **space.text_columns()}
+    cats = {i: [float(c) for c in range(codes[i])] for i in sorted(codes)}
     return Domain(bounds=bounds, discrete=space.discrete_columns(), categorical=cats)
 
 
@@ -260,11 +283,15 @@ def propose(
             attrs=[{"source": "sobol"} for _ in sobol_ids],
         )
     seed = derive_seed(study_seed, first_id)
+    from bayesopt.embedding import EmbedderUnavailableError
+
     try:
         with seeded(seed):
             params, attrs = _model_proposal(
                 space, trials, q, seed, direction, surrogate, acquisition, optimizer_settings
             )
+    except EmbedderUnavailableError:
+        raise  # a configuration error (missing package, lost callable), not numerics
     except Exception as exc:  # noqa: BLE001 -- numerics must never crash a long run
         reason = f"{type(exc).__name__}: {exc}"
         warnings.warn(
@@ -293,13 +320,17 @@ def _model_proposal(
     import torch
 
     from acquisitions.base import AcquisitionContext
-    from acquisitions.optimize import optimize_acquisition
+    from acquisitions.optimize import finite_candidates, optimize_acquisition
 
     t0 = time.perf_counter()
     device = torch.device(getattr(surrogate, "device", "cpu"))
     X, Y, P = (t.to(device) for t in training_data(space, trials, direction))
     model, attrs = fit_model(space, X, Y, surrogate, seed, trials)
-    domain = domain_of(space, device)
+    avoid = torch.cat([X, P]) if P.shape[0] else X
+    # a finite domain becomes the candidates this proposal may choose from (untried
+    # ones unless settings.allow_repeats; a seeded subset with settings.candidate_subset),
+    # so the acquisition (Thompson draws, knowledge gradient) sees the optimizer's set
+    domain = finite_candidates(domain_of(space, device), avoid, q, settings, seed)
     context = AcquisitionContext(
         X_baseline=X,
         Y_baseline=Y,
@@ -311,8 +342,10 @@ def _model_proposal(
         q=q,
     )
     acqf = acquisition.build(model, context)
-    avoid = torch.cat([X, P]) if P.shape[0] else X
-    cand = optimize_acquisition(acqf, domain, q=q, settings=settings, avoid=avoid)
+    finite = domain.candidates is not None  # already restricted: no second exclusion
+    cand = optimize_acquisition(
+        acqf, domain, q=q, settings=settings, avoid=None if finite else avoid, seed=seed
+    )
     params = [space.decode(row.tolist()) for row in cand.cpu()]
     params = _make_distinct(space, params, trials, seed)
     attrs.update(

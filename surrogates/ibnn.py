@@ -71,6 +71,9 @@ ACOS_EPS = 1e-10
 class CenteredFeatures(torch.nn.Module):
     """Map encoded inputs to centred features: numerics ``2x - 1``, categoricals on a simplex.
 
+    Text columns become twice their principal embedding coordinates
+    (``surrogates.features.text_features``: centred, the first spanning 2).
+
     A categorical with ``k`` categories becomes ``sqrt(k / (k - 1)) (e_c - 1/k)``:
     unit norm, mean zero over categories, equal distances between categories.
 
@@ -82,11 +85,14 @@ class CenteredFeatures(torch.nn.Module):
         super().__init__()
         self.onehot = FeatureMap(columns)
         shift, scale = [], []
-        for c in columns:
+        for c, width in zip(columns, self.onehot.widths, strict=True):
             if c.kind == "categorical":
                 k = c.n_categories
                 shift += [1.0 / k] * k
                 scale += [math.sqrt(k / (k - 1)) if k > 1 else 0.0] * k
+            elif c.kind == "text":  # embedding coordinates, centred over the candidates
+                shift += [0.0] * width
+                scale += [2.0] * width
             else:
                 shift.append(0.5)
                 scale.append(2.0)

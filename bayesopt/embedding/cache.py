@@ -66,7 +66,7 @@ def load(embedder_id: str, key: str, n: int) -> np.ndarray | None:
         return None
     try:
         arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         logger.warning("ignoring unreadable embedding cache file %s: %s", path, exc)
         return None
     if arr.ndim != 2 or arr.shape[0] != n or arr.dtype != np.float32:

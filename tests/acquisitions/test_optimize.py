@@ -79,3 +79,129 @@ def test_batch_of_candidates_is_distinct():
     X = optimize_acquisition(Quadratic(TARGET), Domain(_bounds(2), candidates=cands), q=2)
     assert X.shape == (2, 2)
     assert len({tuple(r) for r in X.tolist()}) == 2
+
+
+# --- large categorical (Text) columns, finite candidate sets -------------------------------
+class CodeTable(AcquisitionFunction):
+    """Value table[code] - (x - 0.3)^2 * (1 + |slope[code]|): a known best code and x."""
+
+    def __init__(self, table, slope):
+        super().__init__(model=None)
+        self.table, self.slope = table, slope
+        self.X_pending = None
+
+    def forward(self, X):  # batch x q x d (code, x) -> batch
+        code = X[..., 0].round().long()
+        return (self.table[code] - (X[..., 1] - 0.3) ** 2 * (1 + self.slope[code].abs())).sum(-1)
+
+
+def _text_domain(m, with_x=True):
+    upper = torch.tensor([m - 1.0, 1.0] if with_x else [m - 1.0], dtype=torch.float64)
+    return Domain(_bounds(len(upper), upper), categorical={0: [float(i) for i in range(m)]})
+
+
+def test_strategy_for_large_categorical_columns():
+    from acquisitions.optimize import LARGE_CATEGORICAL, MAX_ENUMERATED_LARGE
+
+    m = LARGE_CATEGORICAL + 1
+    assert choose_strategy(_text_domain(m)) == "coordinate"  # with a continuous column
+    assert choose_strategy(_text_domain(30_000, with_x=False)) == "enumerate"
+    up = torch.tensor([999.0, 200.0], dtype=torch.float64)
+    too_many = Domain(
+        _bounds(2, up),
+        categorical={0: [float(i) for i in range(1000)], 1: list(map(float, range(201)))},
+    )
+    assert 1000 * 201 > MAX_ENUMERATED_LARGE and choose_strategy(too_many) == "coordinate"
+    small = Domain(_bounds(2), categorical={0: [float(i) for i in range(LARGE_CATEGORICAL)]})
+    assert choose_strategy(small) == "alternating"  # botorch's, as before
+
+
+def test_coordinate_search_finds_the_best_code_and_continuous_value():
+    g = torch.Generator().manual_seed(0)
+    m = 3000
+    table, slope = (
+        torch.randn(m, generator=g, dtype=torch.float64),
+        torch.randn(m, generator=g, dtype=torch.float64),
+    )
+    acqf = CodeTable(table, slope)
+    s = OptimizerSettings(num_restarts=3, raw_samples=64, maxiter=50, candidate_subset=m)
+    X = optimize_acquisition(acqf, _text_domain(m), settings=s, seed=0)
+    assert int(X[0, 0]) == int(table.argmax())
+    assert X[0, 1].item() == pytest.approx(0.3, abs=1e-4)
+    # seeded: the same answer again; q=2 gives two distinct codes
+    assert torch.equal(optimize_acquisition(acqf, _text_domain(m), settings=s, seed=0), X)
+    X2 = optimize_acquisition(acqf, _text_domain(m), q=2, settings=s, seed=0)
+    assert X2.shape == (2, 2)
+
+
+def test_coordinate_search_scores_a_subset_of_a_large_column():
+    g = torch.Generator().manual_seed(1)
+    m = 5000
+    table, slope = (
+        torch.randn(m, generator=g, dtype=torch.float64),
+        torch.zeros(m, dtype=torch.float64),
+    )
+    calls = []
+
+    class Counted(CodeTable):
+        def forward(self, X):
+            calls.append(X.shape[0])
+            return super().forward(X)
+
+    s = OptimizerSettings(num_restarts=2, raw_samples=32, maxiter=20, candidate_subset=100)
+    X = optimize_acquisition(Counted(table, slope), _text_domain(m), settings=s, seed=0)
+    assert max(calls) <= 2 * 100  # never all 5,000 codes at once
+    assert table[int(X[0, 0])] > torch.quantile(table, 0.95)  # still a good code
+
+
+def test_coordinate_search_excludes_tried_points_without_continuous_columns():
+    m1, m2 = 1000, 201  # beyond MAX_ENUMERATED_LARGE: coordinate search, fully discrete
+    up = torch.tensor([m1 - 1.0, m2 - 1.0], dtype=torch.float64)
+    dom = Domain(
+        _bounds(2, up),
+        categorical={0: [float(i) for i in range(m1)], 1: [float(i) for i in range(m2)]},
+    )
+
+    class Peak(AcquisitionFunction):
+        def __init__(self):
+            super().__init__(model=None)
+            self.X_pending = None
+
+        def forward(self, X):
+            return -((X[..., 0] - 500) ** 2 + (X[..., 1] - 100) ** 2).sum(-1)
+
+    s = OptimizerSettings(num_restarts=2, raw_samples=64, candidate_subset=m1)
+    best = torch.tensor([[500.0, 100.0]], dtype=torch.float64)
+    assert torch.equal(optimize_acquisition(Peak(), dom, settings=s, seed=0), best)
+    X = optimize_acquisition(Peak(), dom, settings=s, seed=0, avoid=best)
+    assert not torch.equal(X, best) and ((X - best).abs().sum() == 1)  # a next-best neighbour
+    again = OptimizerSettings(
+        num_restarts=2, raw_samples=64, candidate_subset=m1, allow_repeats=True
+    )
+    assert torch.equal(optimize_acquisition(Peak(), dom, settings=again, seed=0, avoid=best), best)
+
+
+def test_finite_candidates_exclusion_subset_and_exhaustion():
+    from acquisitions.optimize import CandidatesExhaustedWarning, finite_candidates
+
+    m = 50
+    dom = _text_domain(m, with_x=False)
+    tried = torch.tensor([[3.0], [7.0], [11.0]], dtype=torch.float64)
+    left = finite_candidates(dom, avoid=tried).candidates
+    assert left.shape == (47, 1) and not set(left[:, 0].tolist()) & {3.0, 7.0, 11.0}
+    every = finite_candidates(dom, avoid=tried, settings=OptimizerSettings(allow_repeats=True))
+    assert every.candidates.shape == (50, 1)
+    s = OptimizerSettings(candidate_subset=10)
+    a = finite_candidates(dom, avoid=tried, settings=s, seed=5).candidates
+    b = finite_candidates(dom, avoid=tried, settings=s, seed=5).candidates
+    c = finite_candidates(dom, avoid=tried, settings=s, seed=6).candidates
+    assert a.shape == (10, 1) and torch.equal(a, b) and not torch.equal(a, c)
+    assert not set(a[:, 0].tolist()) & {3.0, 7.0, 11.0}
+    all_tried = torch.arange(m, dtype=torch.float64).unsqueeze(-1)
+    with pytest.warns(CandidatesExhaustedWarning):
+        back = finite_candidates(dom, avoid=all_tried).candidates
+    assert back.shape == (50, 1)
+    cont = Domain(_bounds(2))
+    assert finite_candidates(cont, avoid=tried) is cont  # not finite: unchanged
+    with pytest.raises(ValueError, match="candidate_subset"):
+        OptimizerSettings(candidate_subset=0)
