@@ -292,3 +292,80 @@ def test_budget_follows_the_suite_rule_unless_the_task_states_one():
         default_budget = 30
 
     assert Stated().budget == 30
+
+
+# --------------------------------------------------------------------------- 10-D functions
+
+TEN_D = {
+    "ackley10": ("Ackley10", (-5.0, 10.0), 0.0, 0.0),
+    "levy10": ("Levy10", (-10.0, 10.0), 0.0, 1.0),
+    "styblinski_tang10": (
+        "StyblinskiTang10",
+        (-5.0, 5.0),
+        -391.6616570377142,
+        -2.9035340277711771,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", TEN_D)
+def test_ten_dimensional_functions_space_and_optimum(name):
+    import benchmarks.synthetic as synthetic
+
+    cls_name, (low, high), f_star, x_star = TEN_D[name]
+    task = make_task(name)
+    assert type(task) is getattr(synthetic, cls_name) and task.name == name
+    assert task.dim == 10 and task.budget == 100 and task.direction == "minimize"
+    assert all(p == Float(low, high) for p in task.space.values())
+    assert task.optimal_value == f_star and task.optimum_is_exact
+    assert task.optimal_params == [{f"x{i}": x_star for i in range(1, 11)}]
+    assert task(task.optimal_params[0]) == pytest.approx(f_star, abs=1e-12)
+    assert task.eval_seconds > 0
+    rng = np.random.default_rng(5)
+    for params in _random_points(task, 30, seed=5):
+        value = task(params)
+        assert value > f_star + 1.0
+        assert value == _fresh_value(task, params)
+    # Any single coordinate moved off the minimizer raises the value.
+    moved = dict(task.optimal_params[0], x4=x_star + float(rng.uniform(0.3, 1.0)))
+    assert task(moved) > f_star + 1e-3
+
+
+def _fresh_value(task, params):
+    """A fresh instance gives the same value (deterministic, no hidden state)."""
+    return type(task)()(params)
+
+
+def test_ten_dimensional_closed_forms():
+    from benchmarks.synthetic import Ackley10, Levy10, StyblinskiTang10
+
+    x = np.linspace(-2.0, 3.0, 10)
+    params = {f"x{i + 1}": float(v) for i, v in enumerate(x)}
+    ackley = (
+        -20 * math.exp(-0.2 * math.sqrt(np.mean(x**2)))
+        - math.exp(np.mean(np.cos(2 * math.pi * x)))
+        + 20
+        + math.e
+    )
+    assert Ackley10()(params) == pytest.approx(ackley, abs=1e-12)
+    w = 1 + (x - 1) / 4
+    levy = (
+        math.sin(math.pi * w[0]) ** 2
+        + np.sum((w[:-1] - 1) ** 2 * (1 + 10 * np.sin(math.pi * w[:-1] + 1) ** 2))
+        + (w[-1] - 1) ** 2 * (1 + math.sin(2 * math.pi * w[-1]) ** 2)
+    )
+    assert Levy10()(params) == pytest.approx(levy, abs=1e-12)
+    st = 0.5 * np.sum(x**4 - 16 * x**2 + 5 * x)
+    assert StyblinskiTang10()(params) == pytest.approx(st, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", list(TEN_D))
+def test_ten_dimensional_configs_instantiate_through_hydra(name):
+    from hydra import compose, initialize_config_module
+    from hydra.utils import instantiate
+
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"task={name}", "seed=2"])
+    task = instantiate(cfg.task)
+    assert task.name == name == cfg.study and task.seed == 2 and task.dim == 10
+    assert task.regret(task(task.optimal_params[0])) < 1e-12
