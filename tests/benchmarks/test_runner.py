@@ -184,6 +184,8 @@ def test_expand_suite_selects_and_keeps_blocks():
 
 def test_full_suite_grid():
     """The issue's grid: >= 4 synthetic, 4 chaotic, 6 HPO tasks, 10 seeds, hmc_bnn on a subset."""
+    from omegaconf import OmegaConf
+
     suite = runner.load_suite("full")
     blocks = runner.expand_suite(suite)
     main = blocks[0]
@@ -198,6 +200,14 @@ def test_full_suite_grid():
     assert main["seeds"] == list(range(10)) and suite.budget is None
     assert {"hmc_bnn"} == {o for b in blocks[1:] for o in b["optimizers"]}
     assert set(blocks[1]["tasks"]) < set(main["tasks"])
+    conf = runner.Path(runner.__file__).resolve().parents[1] / "conf" / "task"
+    families: dict[str, int] = {}
+    for task in main["tasks"]:
+        module = OmegaConf.load(conf / f"{task}.yaml")["_target_"].rsplit(".", 1)[0]
+        families[module] = families.get(module, 0) + 1
+    assert families["benchmarks.synthetic"] >= 4
+    assert families.get("benchmarks.chaos", 0) + families.get("benchmarks.esn", 0) >= 4
+    assert families.get("benchmarks.hpo", 0) + families.get("benchmarks.tabular", 0) >= 6
 
 
 def test_baselines_share_seed_and_initial_design():
