@@ -117,6 +117,7 @@ class ShootingInference(Task):
     dt: ClassVar[float] = 0.01
     obs_every: ClassVar[int] = 2
     spinup: ClassVar[float] = 20.0
+    time_dependent: ClassVar[bool] = False  # True: field(x, theta, t), a forced flow
     default_obs_noise: ClassVar[float] = 0.01
     default_window: ClassVar[float] = 0.5
     default_n_windows: ClassVar[int] = 20
@@ -176,10 +177,12 @@ class ShootingInference(Task):
         """Simulate ``theta*``, add the observation noise, cut the windows."""
         theta = np.asarray(self.true_values, dtype=float)
         n_spin = _whole(self.spinup, self.dt)
-        x = rk4(self.field, np.atleast_2d(self.x0), theta, self.dt, n_spin, n_spin)[-1]
+        clock = 0.0 if self.time_dependent else None
+        x = rk4(self.field, np.atleast_2d(self.x0), theta, self.dt, n_spin, n_spin, clock)[-1]
         n_obs = (self.n_windows - 1) * per_stride + per_window
+        t_spin = None if clock is None else n_spin * self.dt
         clean = np.vstack([x, rk4(self.field, x, theta, self.dt, n_obs * self.obs_every,
-                                  self.obs_every)[:, 0]])  # fmt: skip
+                                  self.obs_every, t_spin)[:, 0]])  # fmt: skip
         self.scale = clean.std(axis=0)
         rng = np.random.default_rng(self.data_seed)
         observed = clean + self.obs_noise * self.scale * rng.standard_normal(clean.shape)
@@ -190,16 +193,22 @@ class ShootingInference(Task):
             begin[None, :] + np.arange(1, per_window + 1)[:, None]
         ]  # m x K x n
         self._steps = per_window * self.obs_every
+        obs_dt = self.dt * self.obs_every
+        self._clock = None if clock is None else n_spin * self.dt + begin * obs_dt
 
     def residuals(self, theta: np.ndarray) -> np.ndarray:
         """Scaled prediction errors ``(pred - obs) / scale`` of every window, flattened."""
-        pred = rk4(self.field, self._starts, theta, self.dt, self._steps, self.obs_every)
+        pred = rk4(
+            self.field, self._starts, theta, self.dt, self._steps, self.obs_every, self._clock
+        )
         with np.errstate(all="ignore"):
             return ((pred - self._targets) / self.scale).ravel()
 
     def loss(self, theta: np.ndarray) -> float:
         """The multiple-shooting loss at a parameter vector ``theta`` (shape ``p``)."""
-        pred = rk4(self.field, self._starts, theta, self.dt, self._steps, self.obs_every)
+        pred = rk4(
+            self.field, self._starts, theta, self.dt, self._steps, self.obs_every, self._clock
+        )
         with np.errstate(all="ignore"):
             per_window = (((pred - self._targets) / self.scale) ** 2).mean(axis=(0, 2))
         bad = ~np.isfinite(per_window)

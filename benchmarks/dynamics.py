@@ -77,6 +77,7 @@ def rk4(
     dt: float,
     n_steps: int,
     every: int = 1,
+    t0: float | np.ndarray | None = None,
 ) -> np.ndarray:
     """Integrate a batch of states with the classical fourth-order Runge-Kutta scheme.
 
@@ -90,6 +91,9 @@ def rk4(
         dt: Step size.
         n_steps: Number of steps (a multiple of ``every``).
         every: Record the state after every ``every`` steps.
+        t0: For a non-autonomous field: the start time (a scalar or one per
+            state, shape ``k``); ``f`` is then called as ``f(x, theta, t)``
+            with ``t`` of that shape. ``None``: ``f(x, theta)``.
 
     Returns:
         The recorded states, ``n_steps // every x k x n`` (the initial state
@@ -101,12 +105,25 @@ def rk4(
     out = np.empty((n_steps // every, *x.shape))
     half = 0.5 * dt
     sixth = dt / 6.0
+    if t0 is not None:
+        start = np.asarray(t0, dtype=float)
+
+        def g(y: np.ndarray, theta: np.ndarray, t: np.ndarray) -> np.ndarray:
+            return f(y, theta, t)  # type: ignore[call-arg]
+
     with np.errstate(all="ignore"):
         for step in range(1, n_steps + 1):
-            k1 = f(x, theta)
-            k2 = f(x + half * k1, theta)
-            k3 = f(x + half * k2, theta)
-            k4 = f(x + dt * k3, theta)
+            if t0 is None:
+                k1 = f(x, theta)
+                k2 = f(x + half * k1, theta)
+                k3 = f(x + half * k2, theta)
+                k4 = f(x + dt * k3, theta)
+            else:
+                t = start + (step - 1) * dt
+                k1 = g(x, theta, t)
+                k2 = g(x + half * k1, theta, t + half)
+                k3 = g(x + half * k2, theta, t + half)
+                k4 = g(x + dt * k3, theta, t + dt)
             x = x + sixth * (k1 + 2.0 * (k2 + k3) + k4)
             if step % every == 0:
                 out[step // every - 1] = x

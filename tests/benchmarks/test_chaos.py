@@ -64,6 +64,16 @@ def test_rk4_is_fourth_order_on_a_linear_flow():
         rk4(decay, np.ones((1, 1)), 1.0, 0.1, 10, every=3)
 
 
+def test_rk4_follows_a_time_dependent_field_from_each_start_time():
+    def forced(x, theta, t):
+        return theta * np.cos(t)[:, None] * np.ones_like(x)
+
+    starts = np.array([0.0, 1.0, 2.5])
+    out = rk4(forced, np.zeros((3, 1)), 2.0, 0.01, 100, every=50, t0=starts)
+    expected = 2.0 * (np.sin(starts + 1.0) - np.sin(starts))
+    np.testing.assert_allclose(out[-1, :, 0], expected, atol=1e-9)
+
+
 def test_vector_fields_match_their_equations():
     x = np.array([[1.0, 2.0, 3.0], [-4.0, 0.5, 7.0]])
     np.testing.assert_allclose(
@@ -230,3 +240,68 @@ def test_lorenz96_sizes_and_truth():
     assert small.true_params["F3"] == pytest.approx(8 + 2 * math.sin(2 * math.pi * 2 / 10))
     odd = Lorenz96Forcing(n_sites=6, obs_noise=0.0, n_windows=4)
     assert odd.dim == 6 and odd(odd.true_params) == 0.0
+
+
+# --------------------------------------------------------------------------- dysts (optional)
+
+
+def test_dysts_missing_names_the_extra(monkeypatch):
+    import sys
+
+    from benchmarks.chaos_dysts import DystsInference
+
+    monkeypatch.setitem(sys.modules, "dysts", None)  # makes `import dysts.flows` fail
+    monkeypatch.setitem(sys.modules, "dysts.flows", None)
+    with pytest.raises(ImportError, match=r"pip install 'bayesopt\[chaos\]'"):
+        DystsInference(system="Lorenz")
+    assert TASKS["dysts_param"] is DystsInference
+
+
+def test_dysts_lorenz_matches_our_equations_and_recovers_the_truth():
+    pytest.importorskip("dysts")
+    from benchmarks.chaos_dysts import DystsInference
+
+    task = DystsInference(system="Lorenz", obs_noise=0.0)
+    assert task.name == "dysts_Lorenz" and task.param_names == ("beta", "rho", "sigma")
+    assert task.true_params == {"beta": 2.667, "rho": 28.0, "sigma": 10.0}
+    assert task.space["rho"] == Float(0.6 * 28.0, 1.5 * 28.0)
+    x = np.random.default_rng(0).normal(size=(7, 3)) * 10
+    np.testing.assert_allclose(
+        task.field(x, np.array([2.5, 30.0, 9.0])), lorenz63(x, np.array([9.0, 30.0, 2.5]))
+    )
+    assert task.optimum_is_exact and task(task.true_params) == 0.0
+    values = [task(p) for p in _random_points(task, 8, seed=3)]
+    assert min(values) > 1e-3 and max(values) <= CAP
+    noisy = DystsInference(system="Lorenz")  # 1 % observation noise: polished minimum
+    assert not noisy.optimum_is_exact
+    assert 0 < noisy.optimal_value < noisy.value_at_truth
+    assert noisy(noisy.optimal_params[0]) == pytest.approx(noisy.optimal_value, rel=1e-12)
+    assert noisy.parameter_error(noisy.optimal_params[0]) < 0.02
+
+
+def test_dysts_other_systems_and_errors():
+    pytest.importorskip("dysts")
+    from hydra import compose, initialize_config_module
+    from hydra.utils import instantiate
+
+    from benchmarks.chaos_dysts import DystsInference
+
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose(
+            config_name="config",
+            overrides=["task=dysts_param", "task.system=Thomas", "task.obs_noise=0.0"],
+        )
+    task = instantiate(cfg.task)
+    assert task.name == "dysts_Thomas" == cfg.study and task.dim == 2
+    assert task(task.true_params) == 0.0 and task.regret(task(task.true_params)) == 0.0
+    # Equations written as a method reading self.<param> (dysts' Colpitts), batched.
+    colpitts = DystsInference(system="Colpitts", obs_noise=0.0, params=["a", "b"])
+    assert colpitts._mode == "batch" and colpitts.dim == 2
+    assert colpitts(colpitts.true_params) == 0.0
+    assert colpitts({"a": colpitts.space["a"].low, "b": colpitts.true_params["b"]}) > 1e-3
+    with pytest.raises(ValueError, match="'NoSuchFlow' is not a flow of dysts.flows"):
+        DystsInference(system="NoSuchFlow")
+    with pytest.raises(ValueError, match=r"params must be .* of Lorenz, one of \['beta'"):
+        DystsInference(system="Lorenz", params=["gamma"])
+    with pytest.raises(ValueError, match="delay equation"):
+        DystsInference(system="MackeyGlass")
