@@ -69,6 +69,9 @@ _DERIVATIVES: dict[str, Callable[[Tensor], Tensor]] = {
 _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"relu": torch.relu, "tanh": torch.tanh}
 #: Rows x layer width processed at once in pair products (bounds memory to ~64 MB).
 _CHUNK_ENTRIES = 1 << 23
+#: With the full design, up to this many distinct rows get one ``rows x rows`` Gram
+#: matrix (a few matrix products) instead of per-pair products.
+_GRAM_ROWS = 4096
 
 
 @dataclass(frozen=True)
@@ -405,10 +408,14 @@ class NeuralBanditModel(Model):
 
     def _dense(self, feats: GradientFeatures, v: Tensor | None, index: Tensor, N: int) -> Tensor:
         """``lead x N x N`` covariance from the unique rows' features, each pair once."""
+        n_rows = int(feats.inputs[0].shape[0])
+        if not self.design.diagonal and n_rows <= _GRAM_ROWS:
+            scale = self.design.nu_eff / self.design.lam
+            K = scale * (feats.gram(feats) - v @ v.mT)  # rows x rows
+            return K[index.unsqueeze(-1), index.unsqueeze(-2)]
         i, j = torch.triu_indices(N, N, device=index.device)
         a, b = index[..., i], index[..., j]  # lead x T unique-row ids
         a, b = torch.minimum(a, b), torch.maximum(a, b)
-        n_rows = int(feats.inputs[0].shape[0])
         key = (a * n_rows + b).reshape(-1)
         uniq, where = torch.unique(key, return_inverse=True)
         ua, ub = uniq // n_rows, uniq % n_rows

@@ -144,7 +144,7 @@ def _brute_covariance(surrogate, model, X_obs, X):
     return info["nu_eff"] * G @ torch.linalg.solve(U, G.T) * model.y_std**2
 
 
-def test_variance_and_cross_covariance_match_brute_force(fitted):
+def test_variance_and_cross_covariance_match_brute_force(fitted, monkeypatch):
     surrogate, model, X_obs, _, emb = fitted
     X, _ = _mixed_data(6, emb, seed=9)
     dense = _brute_covariance(surrogate, model, X_obs, X)
@@ -152,6 +152,10 @@ def test_variance_and_cross_covariance_match_brute_force(fitted):
         post = model.posterior(X)
         cov = post.distribution.covariance_matrix - model.jitter * model.y_std**2 * torch.eye(6)
         torch.testing.assert_close(cov, dense, rtol=1e-6, atol=1e-9)
+        # the full design's per-pair route (used above _GRAM_ROWS distinct rows) agrees
+        monkeypatch.setattr("surrogates.neural_bandit_model._GRAM_ROWS", 0)
+        pairwise = model.posterior(X).distribution.covariance_matrix
+        torch.testing.assert_close(pairwise, post.distribution.covariance_matrix)
         # one point per t-batch: the variances alone
         var = model.posterior(X.unsqueeze(1)).variance.reshape(-1)
         torch.testing.assert_close(var, dense.diagonal(), rtol=1e-6, atol=1e-9)
