@@ -230,6 +230,12 @@ class Optimizer:
             stale = self.storage.fail_stale(self._study_id, self._grace_period)
             if stale:
                 logger.info("marked stale trials %s as FAILED", stale)
+        # one proposal at a time per study (SQLStorage.ask_lock); the snapshot check
+        # in create_trials still catches trials created without it (add)
+        with self.storage.ask_lock(self._study_id):
+            return self._propose_and_create(q)
+
+    def _propose_and_create(self, q: int) -> list[Trial]:
         for _ in range(MAX_PROPOSAL_RETRIES):
             snap = self.storage.snapshot(self._study_id)
             queued = snap.queue[:q]

@@ -5,11 +5,18 @@ database (one process), ``sqlite:///path.db`` a file shared by the processes
 of one machine (WAL journal, ``BEGIN IMMEDIATE`` write transactions), and
 ``postgresql://...`` a server shared by many machines (the study row is locked
 with ``SELECT ... FOR UPDATE``). Every write is one committed transaction.
+
+Proposals of several workers on one study are serialized by ``ask_lock``: a
+lock byte of a lock file beside a SQLite database, a PostgreSQL advisory lock
+on a server. Without it every worker computes a proposal from the same
+snapshot, one commits and the others recompute (correct, but with N workers on
+shared cores most of the CPU time goes into proposals that are thrown away).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -59,6 +66,16 @@ _queue = sa.Table(
     sa.Column("study_id", sa.Integer, sa.ForeignKey("studies.id"), nullable=False),
     sa.Column("params", sa.Text, nullable=False),
 )
+
+
+#: Key space of bayesopt's PostgreSQL advisory locks (``pg_advisory_lock(key, study_id)``).
+_PG_LOCK_KEY = 0x6261_7965  # "baye"
+#: ``study_id`` argument of the advisory lock taken while the schema is created.
+_PG_SCHEMA_LOCK = -1
+#: In-process locks of ``ask_lock``, by (database, study): file locks do not
+#: exclude threads of one process.
+_THREAD_LOCKS: dict[tuple[str, int], threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
 
 
 class StaleSnapshotError(RuntimeError):
@@ -173,6 +190,7 @@ class SQLStorage:
         self.url = url
         self.engine = _make_engine(url)
         self._is_sqlite = self.engine.dialect.name == "sqlite"
+        self._memory_lock = threading.Lock()
         self._init_schema()
 
     # --- plumbing ---------------------------------------------------------------
@@ -194,6 +212,13 @@ class SQLStorage:
 
     def _init_schema(self) -> None:
         with self._txn(write=True) as conn:
+            if self.engine.dialect.name == "postgresql":
+                # concurrent CREATE TABLEs collide in PostgreSQL's catalog, and two first
+                # workers would both insert a schema version: one initialises at a time
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:k, :s)"),
+                    {"k": _PG_LOCK_KEY, "s": _PG_SCHEMA_LOCK},
+                )
             _meta.create_all(conn)
             version = conn.execute(sa.select(_version.c.version)).scalar_one_or_none()
             if version is None:
@@ -207,6 +232,65 @@ class SQLStorage:
     def dispose(self) -> None:
         """Close the database connections."""
         self.engine.dispose()
+
+    @contextmanager
+    def ask_lock(self, study_id: int) -> Iterator[None]:
+        """Hold the study's proposal lock: one worker computes a proposal at a time.
+
+        Other writes (tells, heartbeats, queued points) do not take it. The lock
+        dies with its holder: a SQLite lock file's byte lock (``fcntl``) is
+        released by the kernel, a PostgreSQL advisory lock with the session.
+        Databases without such a lock (or systems without ``fcntl``) rely on the
+        snapshot check of ``create_trials`` alone.
+        """
+        path = self.engine.url.database if self._is_sqlite else "server"
+        if not path or path == ":memory:":  # an in-memory database is this object's alone
+            thread_lock = self._memory_lock
+        else:
+            with _THREAD_LOCKS_GUARD:
+                key = (str(self.engine.url), int(study_id))
+                thread_lock = _THREAD_LOCKS.setdefault(key, threading.Lock())
+        with thread_lock:
+            if self._is_sqlite:
+                with self._sqlite_file_lock(study_id):
+                    yield
+            elif self.engine.dialect.name == "postgresql":
+                with self._pg_advisory_lock(study_id):
+                    yield
+            else:
+                yield
+
+    @contextmanager
+    def _sqlite_file_lock(self, study_id: int) -> Iterator[None]:
+        path = self.engine.url.database
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover -- not a POSIX system
+            fcntl = None
+        if not path or path == ":memory:" or fcntl is None:
+            yield  # one process: the thread lock is enough
+            return
+        with open(f"{path}.asklock", "a+b") as fh:
+            fcntl.lockf(fh, fcntl.LOCK_EX, 1, int(study_id))
+            try:
+                yield
+            finally:
+                fcntl.lockf(fh, fcntl.LOCK_UN, 1, int(study_id))
+
+    @contextmanager
+    def _pg_advisory_lock(self, study_id: int) -> Iterator[None]:
+        args = {"k": _PG_LOCK_KEY, "s": int(study_id)}
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k, :s)"), args)
+            conn.commit()  # a session lock: no transaction stays open while it is held
+            try:
+                yield
+            finally:
+                try:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k, :s)"), args)
+                    conn.commit()
+                except sa.exc.DBAPIError:
+                    pass  # the session is gone, and its lock with it
 
     # --- studies ----------------------------------------------------------------
     def load_study(self, name: str) -> StudyRecord | None:
