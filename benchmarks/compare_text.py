@@ -30,7 +30,8 @@ Run from the repository root::
     .venv/bin/python benchmarks/compare_text.py --quick       # plumbing check, seconds
 
 ``--quick``: one seed, candidate subsets (200 configurations, 40 templates),
-3 initial + 3 model steps -- its numbers mean nothing. The candidates are
+3 initial + 3 model steps, 50 training epochs of the neural bandit -- its
+numbers mean nothing. The candidates are
 embedded once in the parent process (then read from the disk cache by the
 workers). Torch threads per process default to ``cpu_count // workers``.
 """
@@ -88,6 +89,8 @@ TASKS: dict[str, dict[str, Any]] = {
 }
 #: Candidate subsets of ``--quick`` (per task).
 QUICK_CANDIDATES: dict[str, int] = {"hpobench_text": 200, "zero_shot_prompt": 40}
+#: Surrogate options of ``--quick`` (a short training; ``--options`` overrides them).
+QUICK_OPTIONS: dict[str, dict[str, Any]] = {"neural_bandit": {"epochs": 50}}
 BASELINE = "random"
 DEFAULT_OUTPUT = _REPO_ROOT / "benchmarks" / "results" / "compare_text.json"
 
@@ -407,6 +410,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--n-candidates must exceed --budget, got {args.n_candidates}")
     if not isinstance(args.options, dict):
         parser.error(f"--options must be a JSON object, got {args.options!r}")
+    if args.quick:
+        args.options = {
+            k: {**QUICK_OPTIONS.get(k, {}), **args.options.get(k, {})}
+            for k in {*QUICK_OPTIONS, *args.options}
+        }
     args.task_options = {}
     for task in args.tasks:
         options = dict(TASKS[task])

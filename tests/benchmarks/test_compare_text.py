@@ -12,16 +12,16 @@ from benchmarks import compare_text as ct
 
 def test_quick_mode_runs_every_method_on_both_tasks(tmp_path):
     out = tmp_path / "quick.json"
-    methods = ["gp+qlognei", "random"]  # the neural bandit joins when it lands
-    doc = ct.main(["--quick", "--threads", "1", "--methods", *methods, "--output", str(out)])
+    doc = ct.main(["--quick", "--threads", "1", "--output", str(out)])
     assert json.loads(out.read_text()) == json.loads(json.dumps(doc))
     assert doc["config"]["quick"] and doc["config"]["budget"] == 6
+    assert doc["config"]["options"] == {"neural_bandit": {"epochs": 50}}
     assert doc["config"]["task_options"] == {
         "hpobench_text": {"dataset": "credit_g", "n_candidates": 200},
         "zero_shot_prompt": {"n_candidates": 40},
     }
     assert [(r["task"], r["method"]) for r in doc["runs"]] == [
-        (t, m) for t in ct.TASKS for m in methods
+        (t, m) for t in ct.TASKS for m in ct.METHODS
     ]
     for run in doc["runs"]:
         info = doc["tasks"][run["task"]]
@@ -38,12 +38,15 @@ def test_quick_mode_runs_every_method_on_both_tasks(tmp_path):
         else:
             # 3 initial candidates, then the model (every candidate proposed once)
             assert run["sources"][:3] == ["sobol"] * 3 and run["sources"][3:] == ["model"] * 3
+        assert len(set(run["rows"])) == 6  # no candidate is evaluated twice
     rows = {(r["task"], r["method"]): r for r in doc["summary"]}
-    assert len(rows) == len(ct.TASKS) * len(methods)
+    assert len(rows) == len(ct.TASKS) * len(ct.METHODS)
     assert "vs_random" not in rows[("zero_shot_prompt", "random")]
     assert rows[("zero_shot_prompt", "gp+qlognei")]["vs_random"]["seeds"] == 1
     md = out.with_suffix(".md").read_text()
-    assert md.startswith("| task | method |") and "| zero_shot_prompt | gp+qlognei | 6 |" in md
+    assert (
+        md.startswith("| task | method |") and "| zero_shot_prompt | neural_bandit+ts | 6 |" in md
+    )
 
 
 def test_normalized_regret_closed_forms():
@@ -120,5 +123,8 @@ def test_default_protocol():
     assert args.seeds == list(range(10)) and args.budget == 50 and args.n_initial == 10
     assert args.methods == ["neural_bandit+ucb", "neural_bandit+ts", "gp+qlognei", "random"]
     assert args.task_options == {"hpobench_text": {"dataset": "credit_g"}, "zero_shot_prompt": {}}
+    assert args.options == {}
+    quick = ct._parse_args(["--quick", "--options", '{"neural_bandit": {"nu": 0.5}, "ucb": {}}'])
+    assert quick.options == {"neural_bandit": {"epochs": 50, "nu": 0.5}, "ucb": {}}
     args = ct._parse_args(["--dataset", "kc1", "--n-candidates", "500"])
     assert args.task_options["hpobench_text"] == {"dataset": "kc1", "n_candidates": 500}
