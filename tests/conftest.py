@@ -63,3 +63,25 @@ def make_optimizer(fast_settings):
     yield make
     for opt in made:
         opt.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server on loopback for the session (see tests/postgres.py).
+
+    Installs Debian's ``postgresql`` when missing; skipped only where that is impossible.
+    """
+    from postgres import PostgresServer, PostgresUnavailable
+
+    try:
+        server = PostgresServer.start()
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request):
+    """A fresh, empty PostgreSQL database for one test."""
+    return postgres_server.create_database(request.node.name)
