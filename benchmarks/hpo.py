@@ -351,6 +351,60 @@ REFERENCES: dict[tuple[str, str, str], tuple[float, float, int, bool, dict[str, 
         False,
         {"C": 83.56643989602233, "intercept_scaling": 1.9871314474464596},
     ),  # 0.027 s/eval, 0 non-finite
+    ("rf", "wine", "error"): (
+        0.020935960591132896,
+        0.6125615763546799,
+        1000,
+        False,
+        {
+            "max_depth": 15,
+            "min_samples_split": 0.03521464136136189,
+            "min_samples_leaf": 0.07267413374827128,
+            "min_weight_fraction_leaf": 0.017726560779764162,
+            "max_features": 0.3733063271643889,
+            "min_impurity_decrease": 0.02485912469238505,
+        },
+    ),  # 0.052 s/eval, 0 non-finite
+    ("mlp_adam", "iris", "error"): (
+        0.008333333333333193,
+        0.3125,
+        1000,
+        False,
+        {
+            "hidden_layer_sizes": 94,
+            "alpha": 5.608425535396022e-05,
+            "batch_size": 149,
+            "learning_rate_init": 0.012827552879170428,
+            "tol": 7.274960018428272e-05,
+            "validation_fraction": 0.6266390242671648,
+            "beta_1": 0.8719482454223252,
+            "beta_2": 0.9719077678436654,
+            "epsilon": 9.21762455615883e-09,
+        },
+    ),  # 0.091 s/eval, 0 non-finite
+    ("mlp_sgd", "breast", "error"): (
+        0.0703296703296703,
+        0.35604395604395606,
+        1000,
+        False,
+        {
+            "hidden_layer_sizes": 51,
+            "alpha": 0.00012504239222915385,
+            "batch_size": 111,
+            "learning_rate_init": 0.00032619516663404195,
+            "power_t": 0.15783334558575646,
+            "tol": 0.0005103056962733598,
+            "momentum": 0.8465231718861899,
+            "validation_fraction": 0.36854107630122235,
+        },
+    ),  # 0.121 s/eval, 0 non-finite
+    ("svm", "digits", "error"): (
+        0.006958962446767303,
+        0.009047135114208293,
+        1000,
+        False,
+        {"C": 7.3281149144946545, "gamma": 0.00038558760506773957, "tol": 0.0016457429702614718},
+    ),  # 0.125 s/eval, 0 non-finite
 }
 """Frozen reference values per ``(model, dataset, metric)`` with ``split_seed=0``:
 ``(best, median, n, exact, params)`` = the best and the median loss of ``n`` uniform
@@ -363,8 +417,9 @@ Bayesmark's clip value for normalized scores (``reference_median``). Tasks
 without an entry have ``optimal_value=None``."""
 
 
-EVAL_SECONDS: dict[str, float] = {}
-"""Measured mean seconds per evaluation by ``model`` (filled below)."""
+EVAL_SECONDS: dict[tuple[str, str], float] = {}
+"""Mean CPU seconds per evaluation by ``(model, dataset)`` (default metric, one
+thread, 5 random points; ``python -m benchmarks.hpo_reference --timing --n 5``)."""
 
 
 @register_family("hpo")
@@ -415,7 +470,7 @@ class SklearnTask(Task):
         self.model, self.dataset, self.metric, self.kind = model, dataset, metric, kind
         self.split_seed, self.threads = int(split_seed), threads
         self.space = MODELS[model].space(kind)
-        self.eval_seconds = EVAL_SECONDS.get(model, 0.5)
+        self.eval_seconds = EVAL_SECONDS.get((model, dataset), 0.5)
         reference = REFERENCES.get((model, dataset, metric)) if self.split_seed == 0 else None
         self.optimal_value = None if reference is None else reference[0]
         self.reference_median = None if reference is None else reference[1]

@@ -10,6 +10,9 @@ points (then the reference is the exact optimum)::
 
 prints one ``REFERENCES`` line per task (paste them into ``benchmarks/hpo.py``)
 and the seconds per evaluation (process CPU time, one thread).
+``python -m benchmarks.hpo_reference --timing --n 5`` instead prints the CPU
+seconds per evaluation of every (model, dataset) pair (mean / max over ``n``
+random points): the ``EVAL_SECONDS`` table.
 """
 
 from __future__ import annotations
@@ -64,13 +67,50 @@ def reference(name: str, n: int, seed: int = 0) -> dict[str, float | int | bool]
     }
 
 
+def timing(n: int, seed: int = 0) -> dict[tuple[str, str], tuple[float, float]]:
+    """CPU seconds per evaluation of every (model, dataset) pair at ``n`` random points.
+
+    Returns:
+        ``{(model, dataset): (mean, max)}``.
+    """
+    from benchmarks.hpo import DATASETS, MODELS, SklearnTask
+
+    out = {}
+    for model in MODELS:
+        for dataset in DATASETS:
+            task = SklearnTask(model, dataset)
+            space = Space(task.space)
+            rng = np.random.default_rng(seed)
+            points = [space.from_unit(rng.uniform(size=len(space))) for _ in range(n)]
+            task(points[0])  # warm-up: imports, data, thread-pool scan
+            seconds = []
+            for params in points:
+                start = time.process_time()
+                task(params)
+                seconds.append(time.process_time() - start)
+            out[(model, dataset)] = (float(np.mean(seconds)), float(np.max(seconds)))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command line: print the ``REFERENCES`` lines of the named tasks."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("tasks", nargs="+", help="hpo_<model>_<dataset>[_<metric>] names")
+    parser.add_argument("tasks", nargs="*", help="hpo_<model>_<dataset>[_<metric>] names")
+    parser.add_argument("--timing", action="store_true", help="time every pair instead")
     parser.add_argument("--n", type=int, default=1000, help="random evaluations per task")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.timing:
+        from benchmarks.hpo import DATASETS
+
+        table = timing(args.n, args.seed)
+        print("| model | " + " | ".join(DATASETS) + " |")
+        print("|---" * (len(DATASETS) + 1) + "|")
+        for model in dict.fromkeys(m for m, _ in table):
+            cells = [f"{table[(model, d)][0]:.3f} / {table[(model, d)][1]:.3f}" for d in DATASETS]
+            print(f"| {model} | " + " | ".join(cells) + " |")
+        print("EVAL_SECONDS = " + repr({k: round(v[0], 3) for k, v in table.items()}))
+        return
     for name in args.tasks:
         task = make_task(name)
         ref = reference(name, args.n, args.seed)
