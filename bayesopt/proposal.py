@@ -283,15 +283,15 @@ def propose(
             attrs=[{"source": "sobol"} for _ in sobol_ids],
         )
     seed = derive_seed(study_seed, first_id)
-    from bayesopt.embedding import EmbedderUnavailableError
-
+    # Text embeddings (computed once, then cached) outside the fallback and the
+    # single-threaded block: the forward passes use the process's torch threads, and
+    # a missing embedder (EmbedderUnavailableError) is a configuration error to raise
+    space.embeddings()
     try:
         with seeded(seed):
             params, attrs = _model_proposal(
                 space, trials, q, seed, direction, surrogate, acquisition, optimizer_settings
             )
-    except EmbedderUnavailableError:
-        raise  # a configuration error (missing package, lost callable), not numerics
     except Exception as exc:  # noqa: BLE001 -- numerics must never crash a long run
         reason = f"{type(exc).__name__}: {exc}"
         warnings.warn(

@@ -121,8 +121,8 @@ def loo_log_density(model: SingleTaskGP) -> float:
     return value if value == value else float("-inf")
 
 
-class _TextGP(SingleTaskGP):
-    """A ``SingleTaskGP`` whose kernel maps Text codes to embedding coordinates.
+class _TextGP(FastSingleTaskGP):
+    """An exact GP (fast prediction) whose kernel maps Text codes to embedding coordinates.
 
     The encoded inputs (codes ``0 .. m-1`` in Text columns) are not in the unit
     cube by design, so botorch's input-scaling check is skipped for them.
