@@ -129,16 +129,20 @@ def run_job(cfg: DictConfig) -> dict[str, Any]:
         log.info("%s: skipped (%d finished trials stored, budget %d)", study, done, budget)
         return {"study": study, "status": "skipped", "n_finished": done}
 
-    opt = instantiate(
-        cfg.optimizer,
-        task.space,
-        direction=task.direction,
-        seed=seed,
-        storage=storage,
-        study=study,
-        n_initial=cfg.get("n_initial"),
-        _convert_="all",
-    )
+    try:
+        opt = instantiate(
+            cfg.optimizer,
+            task.space,
+            direction=task.direction,
+            seed=seed,
+            storage=storage,
+            study=study,
+            n_initial=cfg.get("n_initial"),
+            _convert_="all",
+        )
+    except BaseException:
+        storage.dispose()
+        raise
     records.start_job(
         study,
         optimizer=opt_name,
