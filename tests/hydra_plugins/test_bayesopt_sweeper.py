@@ -209,12 +209,12 @@ def test_example_app_submitit_local(tmp_path):
         f"hydra.sweep.dir={sweep}",
         "hydra/launcher=submitit_local",
         "hydra.launcher.timeout_min=4",
-        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.n_trials=2",
         "hydra.sweeper.batch_size=2",
         cwd=tmp_path,
     )
     trials = _study(sweep, "train")
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
     res = OmegaConf.load(sweep / "optimization_results.yaml")
     assert res.best_value == min(t.value for t in trials)
     assert (sweep / ".submitit").is_dir()
@@ -375,3 +375,14 @@ def test_resume_after_crash_reruns_nothing_finished_and_numbering_continues(tmp_
         OmegaConf.load(sweep / "optimization_results.yaml").best_value,
         min(t.value for t in trials),
     )
+
+
+@pytest.mark.slow
+def test_speedup_benchmark_smoke(tmp_path):
+    """benchmarks/sweeper_speedup.py end to end on a tiny budget (timings not asserted)."""
+    from benchmarks.sweeper_speedup import main
+
+    doc = main(["--trials", "4", "--sleep", "0.5", "--output", str(tmp_path / "s.json")])
+    assert [r["workers"] for r in doc["rows"]] == [1, 2]
+    assert all(r["complete"] == 4 for r in doc["rows"])
+    assert json.loads((tmp_path / "s.json").read_text())["rows"][1]["speedup_sweep"] > 0
