@@ -97,6 +97,9 @@ def _orphans(trials: Sequence[Trial]) -> list[Trial]:
 
     They were in flight when an earlier run of the sweep was interrupted; the
     resumed sweep launches them again under the same trial id (and job number).
+    Their heartbeat is not renewed (it belonged to the dead process), so a rerun
+    longer than the optimizer's grace period may see them marked FAILED (stale)
+    meanwhile; the late result is still recorded (a late ``tell`` is accepted).
     """
     host, me = socket.gethostname(), os.getpid()
     out = []
