@@ -36,9 +36,9 @@ full design, up to 4096 distinct rows share one Gram matrix. Measured on a
 loaded 2-core machine (50 observations, 2,000 candidates of 384-d embeddings,
 one hidden layer of 100, ``P = 38,601``): all 2,000 variances 0.15 s (full) /
 0.05 s (diagonal); a qLogNEI-style ``2000 x 51`` batch 1.4 s / 3.7 s; one
-Thompson draw at all 2,000 candidates 0.04 s. (Per-sample gradients through
-``torch.func.vmap(grad)`` took 0.9-2 s per 1,000 candidates on the same
-network, the factored form 0.015 s.)
+Thompson draw at all 2,000 candidates 0.04 s. (Per-sample gradients of
+1,000 candidates on that network, same machine: ``torch.func.vmap(grad)``
+8-15 s, materialized ``1000 x P``; the factored form 0.01-0.04 s.)
 ``draw_paths`` returns joint posterior draws as global functions,
 ``f(x) + g(x)^T w`` with ``w ~ N(0, nu_eff U^{-1})`` (Matheron's rule for the
 full matrix), which ``acquisitions.thompson`` maximizes (NeuralTS).
