@@ -152,10 +152,11 @@ def _matches(points: Tensor, avoid: Tensor) -> Tensor:
     """``m`` booleans: whether each row of ``points`` equals a row of ``avoid`` (to 1e-9)."""
     out = torch.zeros(points.shape[0], dtype=torch.bool, device=points.device)
     avoid = avoid.to(points)
-    for start in range(0, points.shape[0], 16384):  # bounded memory for large sets
-        chunk = points[start : start + 16384]
+    step = max(1, 2**22 // max(1, avoid.shape[0]))  # at most ~4M distances (32 MB) at once
+    for start in range(0, points.shape[0], step):
+        chunk = points[start : start + step]
         dist = torch.cdist(chunk, avoid, compute_mode="donot_use_mm_for_euclid_dist")
-        out[start : start + 16384] = dist.min(dim=-1).values < 1e-9
+        out[start : start + step] = dist.min(dim=-1).values < 1e-9
     return out  # exact distances: the matmul shortcut is off by ~1e-8
 
 

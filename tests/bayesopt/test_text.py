@@ -237,6 +237,9 @@ def test_mixed_text_and_float_space_runs_the_coordinate_search():
     model_trials = [t for t in opt.trials if t.attrs["source"] == "model"]
     assert len(model_trials) == 3 and not any("fallback" in t.attrs for t in opt.trials)
     assert all(t.params["t"] in cands and 0 <= t.params["x"] <= 1 for t in opt.trials)
+    mean, std = opt.predict([{"t": cands[5], "x": 0.3}, {"t": cands[6], "x": 0.9}])
+    assert np.isfinite(mean).all() and (std > 0).all()
+    assert opt.recommend().params["t"] in cands
     opt.close()
 
 
