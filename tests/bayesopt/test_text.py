@@ -128,6 +128,14 @@ def test_stored_callable_uses_the_disk_cache_or_raises_a_clear_error():
         lost.embeddings()
 
 
+def test_stored_name_not_registered_here_reads_but_cannot_embed():
+    data = {"t": {"type": "text", "candidates": ["a", "b"], "embedder": "registered-elsewhere"}}
+    sp = Space.from_json(data)  # reading a study never needs its embedder
+    assert sp.params["t"].decode(1) == "b" and sp.to_json() == data
+    with pytest.raises(EmbedderUnavailableError, match="register_embedder"):
+        sp.embeddings()
+
+
 def test_columns_and_domain_of_a_text_space():
     sp = Space({"t": Text(words(30), embedder="hashing"), "x": Float(0, 1)})
     cols = columns_of(sp)
