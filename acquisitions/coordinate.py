@@ -151,7 +151,7 @@ def optimize_coordinate(
     gen.manual_seed(int(seed) if seed is not None else int(torch.randint(2**31 - 1, ()).item()))
     if settings.allow_repeats:
         avoid = None
-    base = acqf.X_pending
+    base = getattr(acqf, "X_pending", None)  # analytic acquisitions have none (q = 1)
     picks: list[Tensor] = []
     try:
         for _ in range(q):

@@ -205,3 +205,21 @@ def test_finite_candidates_exclusion_subset_and_exhaustion():
     assert finite_candidates(cont, avoid=tried) is cont  # not finite: unchanged
     with pytest.raises(ValueError, match="candidate_subset"):
         OptimizerSettings(candidate_subset=0)
+
+
+def test_coordinate_search_with_an_analytic_acquisition():
+    """Analytic acquisitions (no X_pending attribute) work on Text + Float domains."""
+    from botorch.acquisition import LogExpectedImprovement
+    from botorch.models import SingleTaskGP
+
+    g = torch.Generator().manual_seed(0)
+    m = 40
+    X = torch.stack([torch.arange(0, m, 4).double(), torch.rand(10, generator=g).double()], -1)
+    Y = (X[:, :1] / m) - (X[:, 1:] - 0.3) ** 2
+    model = SingleTaskGP(X / torch.tensor([m - 1.0, 1.0], dtype=torch.float64), Y)
+    acqf = LogExpectedImprovement(model, best_f=Y.max())
+    assert not hasattr(acqf, "X_pending")
+    X_new = optimize_acquisition(
+        acqf, _text_domain(m), settings=OptimizerSettings(2, 32, 20), seed=0
+    )
+    assert X_new.shape == (1, 2) and float(X_new[0, 0]).is_integer()
