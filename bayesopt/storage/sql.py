@@ -16,6 +16,7 @@ shared cores most of the CPU time goes into proposals that are thrown away).
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -191,6 +192,9 @@ class SQLStorage:
         self.engine = _make_engine(url)
         self._is_sqlite = self.engine.dialect.name == "sqlite"
         self._memory_lock = threading.Lock()
+        # absolute now: a later chdir (Hydra jobs) must not move the lock file
+        db = self.engine.url.database if self._is_sqlite else None
+        self._lock_path = f"{os.path.abspath(db)}.asklock" if db and db != ":memory:" else None
         self._init_schema()
 
     # --- plumbing ---------------------------------------------------------------
@@ -243,12 +247,11 @@ class SQLStorage:
         Databases without such a lock (or systems without ``fcntl``) rely on the
         snapshot check of ``create_trials`` alone.
         """
-        path = self.engine.url.database if self._is_sqlite else "server"
-        if not path or path == ":memory:":  # an in-memory database is this object's alone
+        if self._is_sqlite and self._lock_path is None:  # in memory: this object's alone
             thread_lock = self._memory_lock
         else:
             with _THREAD_LOCKS_GUARD:
-                key = (str(self.engine.url), int(study_id))
+                key = (self._lock_path or str(self.engine.url), int(study_id))
                 thread_lock = _THREAD_LOCKS.setdefault(key, threading.Lock())
         with thread_lock:
             if self._is_sqlite:
@@ -262,15 +265,14 @@ class SQLStorage:
 
     @contextmanager
     def _sqlite_file_lock(self, study_id: int) -> Iterator[None]:
-        path = self.engine.url.database
         try:
             import fcntl
         except ImportError:  # pragma: no cover -- not a POSIX system
             fcntl = None
-        if not path or path == ":memory:" or fcntl is None:
+        if self._lock_path is None or fcntl is None:
             yield  # one process: the thread lock is enough
             return
-        with open(f"{path}.asklock", "a+b") as fh:
+        with open(self._lock_path, "a+b") as fh:
             fcntl.lockf(fh, fcntl.LOCK_EX, 1, int(study_id))
             try:
                 yield
