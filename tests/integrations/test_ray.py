@@ -94,6 +94,16 @@ def test_twenty_trials_two_at_a_time_and_the_best_matches_the_storage(local_ray,
     overlap = max(running_at(t.attrs["created_at"]) for t in trials)
     assert overlap == 2
 
+    # Tune saved the searcher into the experiment directory; it restores to the same study
+    saved = sorted((tmp_path / "ray" / "twenty").glob("searcher-state-*.pkl"))
+    assert saved
+    restored = BayesOptSearch()
+    restored.restore(str(saved[-1]))
+    assert [(t.id, t.state, t.value) for t in restored.trials] == [
+        (t.id, t.state, t.value) for t in trials
+    ]
+    restored.close()
+
 
 def test_errored_trials_are_failed_and_the_search_goes_on(local_ray, tmp_path):
     search = BayesOptSearch(
