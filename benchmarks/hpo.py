@@ -405,6 +405,20 @@ REFERENCES: dict[tuple[str, str, str], tuple[float, float, int, bool, dict[str, 
         False,
         {"C": 7.3281149144946545, "gamma": 0.00038558760506773957, "tol": 0.0016457429702614718},
     ),  # 0.125 s/eval, 0 non-finite
+    ("ada", "wine", "error"): (
+        0.014039408866995062,
+        0.2395320197044335,
+        1000,
+        False,
+        {"n_estimators": 35, "learning_rate": 1.204501523956932},
+    ),  # 0.336 s/eval, 0 non-finite
+    ("knn", "digits", "error"): (
+        0.013223480449090053,
+        0.02365708478513362,
+        100,
+        True,
+        {"n_neighbors": 3, "p": 2},
+    ),  # 0.567 s/eval, 0 non-finite
 }
 """Frozen reference values per ``(model, dataset, metric)`` with ``split_seed=0``:
 ``(best, median, n, exact, params)`` = the best and the median loss of ``n`` uniform
