@@ -8,7 +8,7 @@ points (then the reference is the exact optimum)::
 
     python -m benchmarks.hpo_reference hpo_dt_breast hpo_knn_iris --n 1000
 
-prints one ``REFERENCES`` line per task (paste them into ``benchmarks/hpo.py``)
+prints one ``REFERENCES`` line per task (paste them into ``benchmarks/hpo_data.py``)
 and the seconds per evaluation (process CPU time, one thread).
 ``python -m benchmarks.hpo_reference --timing --n 5`` instead prints the CPU
 seconds per evaluation of every (model, dataset) pair (mean / max over ``n``
