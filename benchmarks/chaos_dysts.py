@@ -108,6 +108,8 @@ class DystsInference(ShootingInference):
         self._values = [np.asarray(model.params[k], dtype=float) for k in self._names]
         scalar = [k for k, v in zip(self._names, self._values) if v.ndim == 0 and v != 0]
         chosen = scalar if params is None else [str(p) for p in params]
+        if not scalar:
+            raise ValueError(f"{cls}: system {system!r} has no nonzero scalar parameter to infer.")
         unknown = [p for p in chosen if p not in scalar]
         if unknown or not chosen:
             raise ValueError(
