@@ -84,7 +84,7 @@ METHODS: dict[str, tuple[str, str] | None] = {
 }
 #: Task registry name -> constructor options of the full benchmark.
 TASKS: dict[str, dict[str, Any]] = {
-    "hpobench_text": {"dataset": "credit_g"},
+    "hpobench_text": {"dataset": "blood_transfusion"},
     "zero_shot_prompt": {},
 }
 #: Candidate subsets of ``--quick`` (per task).

@@ -219,7 +219,12 @@ class HPOBenchText(TextTableTask):
     random (the table's own noise, standard deviation ~0.01-0.02).
 
     Args:
-        dataset: One of ``HPOBENCH_DATASETS`` (default ``credit_g``).
+        dataset: One of ``HPOBENCH_DATASETS``. The default, ``blood_transfusion``,
+            is the table whose best configurations stand out most from the
+            seed noise: random search's best of 50 is 0.28 of the way from the
+            optimum to the median (0.07 to 0.13 on most others), while the
+            standard error of a seed mean is 0.07 of that span (0.16 on
+            ``credit_g``, where the top of the table is mostly noise).
         noisy: One seed per evaluation instead of the seed average.
         n_candidates: Keep a seeded random subset of this many configurations.
         subset_seed: Seed of that subset.
@@ -235,7 +240,7 @@ class HPOBenchText(TextTableTask):
 
     def __init__(
         self,
-        dataset: str = "credit_g",
+        dataset: str = "blood_transfusion",
         noisy: bool = False,
         n_candidates: int | None = None,
         subset_seed: int = 0,

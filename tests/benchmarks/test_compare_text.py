@@ -17,7 +17,7 @@ def test_quick_mode_runs_every_method_on_both_tasks(tmp_path):
     assert doc["config"]["quick"] and doc["config"]["budget"] == 6
     assert doc["config"]["options"] == {"neural_bandit": {"epochs": 50}}
     assert doc["config"]["task_options"] == {
-        "hpobench_text": {"dataset": "credit_g", "n_candidates": 200},
+        "hpobench_text": {"dataset": "blood_transfusion", "n_candidates": 200},
         "zero_shot_prompt": {"n_candidates": 40},
     }
     assert [(r["task"], r["method"]) for r in doc["runs"]] == [
@@ -122,7 +122,10 @@ def test_default_protocol():
     args = ct._parse_args([])
     assert args.seeds == list(range(10)) and args.budget == 50 and args.n_initial == 10
     assert args.methods == ["neural_bandit+ucb", "neural_bandit+ts", "gp+qlognei", "random"]
-    assert args.task_options == {"hpobench_text": {"dataset": "credit_g"}, "zero_shot_prompt": {}}
+    assert args.task_options == {
+        "hpobench_text": {"dataset": "blood_transfusion"},
+        "zero_shot_prompt": {},
+    }
     assert args.options == {}
     quick = ct._parse_args(["--quick", "--options", '{"neural_bandit": {"nu": 0.5}, "ucb": {}}'])
     assert quick.options == {"neural_bandit": {"epochs": 50, "nu": 0.5}, "ucb": {}}

@@ -52,13 +52,13 @@ def test_render_mlp_config_writes_the_grid_values_in_words():
 
 
 def test_every_configuration_gets_a_distinct_sentence():
-    table = load_table("hpobench", "credit_g")
+    table = load_table("hpobench", "blood_transfusion")
     sentences = {tt.render_mlp_config(c) for c in table.configs()}
     assert len(sentences) == len(table) == 30000
 
 
 def test_hpobench_text_subset_optimum_is_the_subtables_best(hpo):
-    table = load_table("hpobench", "credit_g")
+    table = load_table("hpobench", "blood_transfusion")
     rows = np.sort(np.random.default_rng(0).choice(len(table), size=200, replace=False))
     expected = table.mean()[rows]
     np.testing.assert_allclose(hpo.values, expected)
