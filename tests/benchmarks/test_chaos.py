@@ -305,3 +305,73 @@ def test_dysts_other_systems_and_errors():
         DystsInference(system="Lorenz", params=["gamma"])
     with pytest.raises(ValueError, match="delay equation"):
         DystsInference(system="MackeyGlass")
+    with pytest.raises(ValueError, match="'SprottA' has no nonzero scalar parameter"):
+        DystsInference(system="SprottA")
+
+
+# --------------------------------------------------------------------------- echo-state network
+
+
+@pytest.fixture(scope="module")
+def esn():
+    from benchmarks.esn import EchoStateLorenzVPT
+
+    return EchoStateLorenzVPT()
+
+
+def test_esn_space_reference_and_config(esn):
+    from hydra import compose, initialize_config_module
+    from hydra.utils import get_class
+
+    from benchmarks.esn import EchoStateLorenzVPT
+
+    assert TASKS["esn_lorenz_vpt"] is EchoStateLorenzVPT
+    assert esn.direction == "maximize" and not esn.optimum_is_exact and esn.dim == 5
+    assert esn.space["ridge"] == Float(1e-10, 1e-2, log=True)
+    assert esn.space["leak_rate"] == Float(0.05, 1.0)
+    assert 11.0 < esn.optimal_value < 20.0
+    (best,) = esn.optimal_params
+    esn.validate(best)
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["task=esn_lorenz_vpt", "seed=1"])
+    assert get_class(cfg.task._target_) is EchoStateLorenzVPT and cfg.study == "esn_lorenz_vpt"
+    assert EchoStateLorenzVPT(reservoir_seed=1).optimal_value is None  # other networks: unknown
+
+
+def test_esn_reference_value_and_random_points(esn):
+    (best,) = esn.optimal_params
+    windows = esn.valid_times(best)
+    assert windows.shape == (10,) and np.all((windows >= 0) & (windows <= 20.0))
+    # Reproducible to ~0.03 across BLAS thread counts (12.197 with one, 12.170 with two).
+    assert float(windows.mean()) == pytest.approx(esn.optimal_value, abs=0.05)
+    assert esn(best) == esn(best)  # deterministic
+    assert esn.regret(esn(best)) < 0.05
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        params = {
+            k: float(
+                np.exp(rng.uniform(np.log(p.low), np.log(p.high)))
+                if p.log
+                else rng.uniform(p.low, p.high)
+            )
+            for k, p in esn.space.items()
+        }
+        value = esn(params)
+        assert 0.0 <= value < esn.optimal_value - 1.0
+
+
+def test_esn_same_reservoir_same_value(esn):
+    from benchmarks.esn import EchoStateLorenzVPT
+
+    params = {
+        "spectral_radius": 0.9,
+        "input_scaling": 0.5,
+        "leak_rate": 0.5,
+        "ridge": 1e-8,
+        "density": 0.05,
+    }
+    value = esn(params)
+    assert EchoStateLorenzVPT()(params) == value
+    assert EchoStateLorenzVPT(n_units=60, reservoir_seed=3)(params) != value
+    with pytest.raises(ValueError, match="n_units must be an integer >= 2, got 1"):
+        EchoStateLorenzVPT(n_units=1)
