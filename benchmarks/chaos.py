@@ -48,11 +48,11 @@ cannot be certified (for Lorenz-63 with 1 % noise a local polish from
 registry name             dim   window (Lyap. t.)   obs.     optimum           ms per eval.
 ========================  ====  ==================  =======  ================  ============
 ``lorenz63_param``        3     0.5 (0.45)          1 %      6.8e-4 (frozen)   1.5
-``lorenz63_param_rugged`` 3     2 (1.8)             none     0 (exact)         6
-``rossler_param``         3     3 (0.2)             1 %      2.8e-4 (frozen)   3
-``rossler_param_rugged``  3     36 (2.6)            none     0 (exact)         40
-``lorenz96_forcing_d10``  10    0.3                 1 %      2.6e-4 (frozen)   4.5
-``lorenz96_forcing_d40``  40    0.3 (0.5)           1 %      2.7e-4 (frozen)   4.5
+``lorenz63_param_rugged`` 3     2 (1.8)             none     0 (exact)         6.4
+``rossler_param``         3     3 (0.2)             1 %      2.8e-4 (frozen)   1.7
+``rossler_param_rugged``  3     36 (2.6)            none     0 (exact)         21
+``lorenz96_forcing_d10``  10    0.3                 1 %      2.6e-4 (frozen)   2.4
+``lorenz96_forcing_d40``  40    0.3 (0.5)           1 %      2.7e-4 (frozen)   2.7
 ========================  ====  ==================  =======  ================  ============
 
 Random points of the box score about 0.04-4 (median 0.8 for Lorenz-63, 0.4
@@ -321,7 +321,7 @@ class Lorenz63Inference(ShootingInference):
     true_values = (10.0, 28.0, 8.0 / 3.0)
     bounds = ((4.0, 20.0), (15.0, 50.0), (1.0, 6.0))
     x0 = (1.0, 1.0, 1.0)
-    eval_seconds = 1.5e-3
+    eval_seconds = 1.5e-3  # CPU seconds per evaluation, measured on one core
     FROZEN = {
         0.01: (0.0006815102545011188, (9.67143533727985, 28.10890009970525, 2.6495399123285437))
     }
@@ -333,11 +333,11 @@ class Lorenz63InferenceRugged(Lorenz63Inference):
 
     Deliberately rugged: 10-20 local minima along each 1-D slice through
     ``theta*``; random points score 0.6-4. Noise-free observations by default,
-    so the minimum is exactly 0 at ``theta*``. About 6 ms per evaluation.
+    so the minimum is exactly 0 at ``theta*``. About 6.4 ms per evaluation.
     """
 
     default_window = 2.0
-    eval_seconds = 6e-3
+    eval_seconds = 6.4e-3
     default_obs_noise = 0.0
     FROZEN = {}
 
@@ -352,7 +352,7 @@ class RosslerInference(ShootingInference):
     Box ``a`` in [0.05, 0.45], ``b`` in [0.05, 1], ``c`` in [2, 12] (``theta*``
     at 38 %, 16 % and 37 %); large ``a`` can make trajectories escape (capped).
     RK4 with ``dt = 0.05``, observations every 0.1; 20 windows of 3 time units
-    (0.2 Lyapunov times, MLE about 0.07), one every 10. About 3 ms per evaluation.
+    (0.2 Lyapunov times, MLE about 0.07), one every 10. About 1.7 ms per evaluation.
     """
 
     field = staticmethod(rossler)
@@ -364,7 +364,7 @@ class RosslerInference(ShootingInference):
     spinup = 200.0
     default_window = 3.0
     default_stride = 10.0
-    eval_seconds = 3e-3
+    eval_seconds = 1.7e-3  # CPU seconds per evaluation, measured on one core
     FROZEN = {
         0.01: (
             0.00028212920623145725,
@@ -380,11 +380,11 @@ class RosslerInferenceRugged(RosslerInference):
     Deliberately rugged in ``a`` and ``c`` (about 20 local minima along their
     slices through ``theta*``); about 10 % of random points have a diverging
     window. Noise-free observations by default, so the minimum is exactly 0 at
-    ``theta*``. About 40 ms per evaluation.
+    ``theta*``. About 21 ms per evaluation.
     """
 
     default_window = 36.0
-    eval_seconds = 4e-2
+    eval_seconds = 2.1e-2
     default_obs_noise = 0.0
     FROZEN = {}
 
@@ -405,7 +405,7 @@ class Lorenz96Forcing(ShootingInference):
     ``[2, 12]`` per site. RK4 with ``dt = 0.01``, observations every 0.02; 20
     windows of 0.3 time units, one per time unit. The dynamics are linear in
     ``F`` and the windows short, so the landscape is smooth and close to
-    quadratic: a scalable-dimension task with a known optimum. About 4.5 ms per
+    quadratic: a scalable-dimension task with a known optimum. About 2.5 ms per
     evaluation for both sizes.
 
     Args:
@@ -416,7 +416,7 @@ class Lorenz96Forcing(ShootingInference):
     field = staticmethod(lorenz96)
     default_n_sites: ClassVar[int] = 10
     default_window = 0.3
-    eval_seconds = 4.5e-3
+    eval_seconds = 2.5e-3
     FROZEN = {
         0.01: (
             0.00025967323211687886,
