@@ -20,7 +20,8 @@ about 1 and the optimum 0). Printed per task and method: median and quartiles
 over seeds of the final normalized regret, the median share of candidates
 better than the best found ("top %"), the seeds won against random search
 (paired by seed) with the one-sided Wilcoxon signed-rank p-value, and the
-median seconds per model-based ask. Records go to
+median seconds per model-based ask. The "optimum" column counts the seeds
+that evaluated an optimal candidate and the median evaluations they needed. Records go to
 ``benchmarks/results/compare_text.json``, the table to the ``.md`` beside it.
 
 Run from the repository root::
@@ -260,9 +261,11 @@ def summarize(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         ``regret_median``/``regret_q25``/``regret_q75`` (final normalized
         regret over seeds), ``regret_median_at`` (``{evaluations: median}``
         at 10, 20, 30, ... and the budget), ``top_fraction_median``,
-        ``best_value_median``, ``vs_random`` (``paired_with``; absent for
-        random itself) and ``model_ask_seconds_median`` (``nan`` without
-        model-based asks).
+        ``best_value_median``, ``n_optimum`` (seeds that evaluated an optimal
+        candidate), ``evals_to_optimum_median`` (over all seeds, counting a
+        seed that never did as infinite; ``None`` when half of them never
+        did), ``vs_random`` (``paired_with``; absent for random itself) and
+        ``model_ask_seconds_median`` (``nan`` without model-based asks).
     """
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for rec in records:
@@ -276,6 +279,11 @@ def summarize(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         model = [
             s for r in recs for s, src in zip(r["ask_seconds"], r["sources"]) if src == "model"
         ]
+        hits = [
+            next((i + 1 for i, r in enumerate(rec["regret_curve"]) if r == 0), math.inf)
+            for rec in recs
+        ]
+        to_optimum = float(np.median(hits))
         row = {
             "task": task,
             "method": method,
@@ -290,6 +298,8 @@ def summarize(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "top_fraction_median": float(np.median([r["top_fraction"] for r in recs])),
             "best_value_median": float(np.median([r["best_value"] for r in recs])),
             "optimal_value": float(recs[0]["optimal_value"]),
+            "n_optimum": sum(math.isfinite(h) for h in hits),
+            "evals_to_optimum_median": to_optimum if math.isfinite(to_optimum) else None,
             "model_ask_seconds_median": statistics.median(model) if model else math.nan,
         }
         if method != BASELINE and BASELINE in methods:
@@ -300,6 +310,12 @@ def summarize(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def _fmt(x: float, spec: str = ".3g") -> str:
     return "nan" if math.isnan(x) else format(x, spec)
+
+
+def _hits(row: Mapping[str, Any]) -> str:
+    """``"k/n @ e"``: k of n seeds evaluated an optimum, after e evaluations (median)."""
+    evals = row["evals_to_optimum_median"]
+    return f"{row['n_optimum']}/{row['n_seeds']}" + ("" if evals is None else f" @ {evals:g}")
 
 
 def _versus(row: Mapping[str, Any]) -> str:
@@ -313,7 +329,7 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """The summary rows as a fixed-width text table."""
     header = (
         f"{'task':<17} {'method':<18} {'evals':>5} {'seeds':>5} {'regret med':>10} "
-        f"{'q25..q75':>13} {'top %':>6} {'wins vs random':>17} {'s/ask':>6}"
+        f"{'q25..q75':>13} {'top %':>6} {'optimum':>10} {'wins vs random':>17} {'s/ask':>6}"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
@@ -321,7 +337,7 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
         lines.append(
             f"{r['task']:<17} {r['method']:<18} {r['budget']:>5d} {r['n_seeds']:>5d} "
             f"{r['regret_median']:>10.3f} {iqr:>13} {100 * r['top_fraction_median']:>6.2f} "
-            f"{_versus(r):>17} {_fmt(r['model_ask_seconds_median'], '.2f'):>6}"
+            f"{_hits(r):>10} {_versus(r):>17} {_fmt(r['model_ask_seconds_median'], '.2f'):>6}"
         )
     return "\n".join(lines)
 
@@ -330,14 +346,15 @@ def format_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     """The summary rows as a Markdown table (the README's format)."""
     lines = [
         "| task | method | evals | seeds | median normalized regret | q25 .. q75 "
-        "| top % (median) | seeds won vs random (one-sided Wilcoxon p) | s/ask (model) |",
-        "|---|---|---:|---:|---:|---|---:|---|---:|",
+        "| top % (median) | optimum found (seeds @ median evals) "
+        "| seeds won vs random (one-sided Wilcoxon p) | s/ask (model) |",
+        "|---|---|---:|---:|---:|---|---:|---|---|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['task']} | {r['method']} | {r['budget']} | {r['n_seeds']} "
             f"| {r['regret_median']:.3f} | {r['regret_q25']:.3f} .. {r['regret_q75']:.3f} "
-            f"| {100 * r['top_fraction_median']:.2f} | {_versus(r)} "
+            f"| {100 * r['top_fraction_median']:.2f} | {_hits(r)} | {_versus(r)} "
             f"| {_fmt(r['model_ask_seconds_median'], '.2f')} |"
         )
     return "\n".join(lines)
@@ -391,6 +408,14 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=json.loads,
         default={},
         help='surrogate/acquisition options as JSON, e.g. \'{"neural_bandit": {"hidden": 64}}\'',
+    )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="run nothing: summarize the runs of earlier outputs (e.g. one per task) together",
     )
     parser.add_argument(
         "--quick", action="store_true", help="smoke test: 1 seed, subsets, 3 + 3 evaluations"
@@ -474,6 +499,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         ``summary`` rows and per-run ``runs``.
     """
     args = _parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.output)
     threads = args.threads or default_threads(args.workers)
     init_worker(threads)
     tasks = _prepare(args)
@@ -544,6 +571,32 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     md = args.output.with_suffix(".md")
     md.write_text(format_markdown(rows) + "\n")
     print(f"wrote {md}")
+    return document
+
+
+def merge(paths: Sequence[Path], output: Path) -> dict[str, Any]:
+    """Summarize the runs of several earlier outputs as one document (and table).
+
+    Args:
+        paths: JSON documents written by ``main``.
+        output: Where the merged JSON goes (the Markdown beside it).
+
+    Returns:
+        ``config`` (``merged_from`` and each source's config), ``tasks``,
+        ``summary`` and ``runs`` of all sources.
+    """
+    docs = [json.loads(Path(p).read_text()) for p in paths]
+    records = [r for d in docs for r in d["runs"]]
+    rows = summarize(records)
+    print(format_table(rows))
+    document = {
+        "config": {"merged_from": [str(p) for p in paths], "sources": [d["config"] for d in docs]},
+        "tasks": {k: v for d in docs for k, v in d["tasks"].items()},
+        "summary": rows,
+        "runs": records,
+    }
+    write_document(document, output)
+    output.with_suffix(".md").write_text(format_markdown(rows) + "\n")
     return document
 
 

@@ -47,6 +47,16 @@ def test_quick_mode_runs_every_method_on_both_tasks(tmp_path):
     assert (
         md.startswith("| task | method |") and "| zero_shot_prompt | neural_bandit+ts | 6 |" in md
     )
+    # Two partial outputs summarize together as one.
+    halves = []
+    for task in ct.TASKS:
+        part = dict(doc, runs=[r for r in doc["runs"] if r["task"] == task])
+        part["tasks"] = {task: doc["tasks"][task]}
+        halves.append(tmp_path / f"{task}.json")
+        halves[-1].write_text(json.dumps(part))
+    merged = ct.main(["--merge", *map(str, halves), "--output", str(tmp_path / "m.json")])
+    assert json.dumps(merged["summary"]) == json.dumps(doc["summary"])
+    assert (tmp_path / "m.md").read_text() == md
 
 
 def test_normalized_regret_closed_forms():
@@ -78,6 +88,8 @@ def test_summary_quantiles_and_the_paired_comparison_with_random():
     records = [_record("random", s, [*curve, 0.5 + 0.01 * s]) for s in range(10)]
     records += [_record("nb", s, [*curve, 0.04 * s]) for s in range(10)]  # beats random every seed
     records += [_record("gp", s, [*curve, 0.5 + 0.01 * s]) for s in range(10)]  # ties everywhere
+    hit = [1.0] * 4 + [0.0] * 16  # the optimum at evaluation 5
+    records += [_record("ts", s, hit if s < 6 else [*curve, 0.2]) for s in range(10)]
     rows = {r["method"]: r for r in ct.summarize(records)}
     nb = rows["nb"]
     assert nb["n_seeds"] == 10 and nb["budget"] == 20
@@ -85,6 +97,8 @@ def test_summary_quantiles_and_the_paired_comparison_with_random():
     assert (nb["regret_q25"], nb["regret_q75"]) == (pytest.approx(0.09), pytest.approx(0.27))
     assert nb["regret_median_at"] == {10: 1.0, 20: pytest.approx(0.18)}
     assert nb["model_ask_seconds_median"] == 0.5
+    assert nb["n_optimum"] == 1 and nb["evals_to_optimum_median"] is None  # seed 0 at the end
+    assert rows["ts"]["n_optimum"] == 6 and rows["ts"]["evals_to_optimum_median"] == 5
     # all 10 differences negative and distinct: exact one-sided p = 2^-10
     assert nb["vs_random"] == {
         "against": "random",
@@ -96,8 +110,8 @@ def test_summary_quantiles_and_the_paired_comparison_with_random():
     assert rows["gp"]["vs_random"]["ties"] == 10 and np.isnan(rows["gp"]["vs_random"]["p_value"])
     assert "vs_random" not in rows["random"]
     text = ct.format_table(ct.summarize(records))
-    assert "10/10 (p=0.00098)" in text
-    assert ct.format_markdown(ct.summarize(records)).count("\n") == 4
+    assert "10/10 (p=0.00098)" in text and " 6/10 @ 5 " in text
+    assert ct.format_markdown(ct.summarize(records)).count("\n") == 5
 
 
 @pytest.mark.parametrize(
