@@ -21,7 +21,13 @@ over seeds of the final normalized regret, the median share of candidates
 better than the best found ("top %"), the seeds won against random search
 (paired by seed) with the one-sided Wilcoxon signed-rank p-value, and the
 median seconds per model-based ask. The "optimum" column counts the seeds
-that evaluated an optimal candidate and the median evaluations they needed. Records go to
+that evaluated an optimal candidate and the median evaluations they needed.
+A last row per task, ``random (exact)``, is random search's exact
+distribution over all possible draws (no seed luck): its quartiles, the
+probability of drawing an optimum within the budget and the draws after which
+that probability reaches one half; the seeded rows' "optimum" column adds the
+binomial probability that random search would find the optimum in as many
+seeds. Records go to
 ``benchmarks/results/compare_text.json``, the table to the ``.md`` beside it.
 
 Run from the repository root::
@@ -72,8 +78,10 @@ __all__ = [
     "main",
     "normalized_regret",
     "paired_with",
+    "random_search_exact",
     "run_one",
     "summarize",
+    "with_exact_random",
 ]
 
 #: Method name -> ``(surrogate, acquisition)``; ``None`` is random search.
@@ -226,6 +234,73 @@ def run_one(
 # --------------------------------------------------------------------------- summaries
 
 
+def random_search_exact(values: Sequence[float], budget: int) -> dict[str, Any]:
+    """The exact distribution of random search's result: ``budget`` distinct uniform draws.
+
+    With the ``m`` candidate values ranked from best to worst, the best of
+    ``k`` draws without replacement has rank greater than ``j`` with
+    probability ``C(m - j, k) / C(m, k)``; the normalized regret (reference:
+    the median candidate) is a non-decreasing function of the rank, so its
+    quantiles are those of the rank. Ten seeded runs of random search can be
+    lucky or unlucky; this is the yardstick without that noise.
+
+    Args:
+        values: The ``m`` candidates' values (maximization).
+        budget: Evaluations.
+
+    Returns:
+        A summary row: ``method`` ``"random (exact)"``, ``n_seeds`` None,
+        ``regret_median``/``regret_q25``/``regret_q75``/``regret_mean``,
+        ``regret_median_at`` (at 10, 20, ... and the budget),
+        ``top_fraction_median``, ``p_optimum`` (probability that an optimal
+        candidate is drawn) and ``evals_to_optimum_median`` (the draws after
+        which that probability reaches one half; may exceed the budget).
+    """
+    from scipy.special import gammaln
+
+    v = np.sort(np.asarray(values, dtype=float))[::-1]
+    m = len(v)
+    optimum, reference = float(v[0]), float(np.median(v))
+    regrets = np.array([normalized_regret(x, optimum, reference) for x in v])
+    better = (m - np.searchsorted(v[::-1], v, side="right")) / m  # share strictly better
+
+    def rank_cdf(k: int) -> np.ndarray:
+        """``P(best rank <= j)`` for ``j = 1 .. m``."""
+        j = np.arange(1, m + 1)
+        free = m - j  # candidates ranked below j
+        log_none = gammaln(free + 1) - gammaln(np.maximum(free - k, 0) + 1)
+        log_none += gammaln(m - k + 1) - gammaln(m + 1)
+        return 1.0 - np.where(free >= k, np.exp(log_none), 0.0)
+
+    def quantile(cdf: np.ndarray, q: float, of: np.ndarray) -> float:
+        return float(of[min(int(np.searchsorted(cdf, q - 1e-12)), m - 1)])
+
+    cdf = rank_cdf(budget)
+    pmf = np.diff(cdf, prepend=0.0)
+    # P(an optimal candidate among the first k draws) = 1 - C(m - n_opt, k) / C(m, k)
+    k = np.arange(1, m + 1)
+    rest = m - int(np.sum(v == optimum))
+    log_miss = gammaln(rest + 1) - gammaln(np.maximum(rest - k, 0) + 1)
+    log_miss += gammaln(m - k + 1) - gammaln(m + 1)
+    found = 1.0 - np.where(k <= rest, np.exp(log_miss), 0.0)
+    marks = sorted({*range(10, budget, 10), budget})
+    return {
+        "method": "random (exact)",
+        "budget": budget,
+        "n_seeds": None,
+        "regret_median": quantile(cdf, 0.5, regrets),
+        "regret_q25": quantile(cdf, 0.25, regrets),
+        "regret_q75": quantile(cdf, 0.75, regrets),
+        "regret_mean": float(pmf @ regrets),
+        "regret_median_at": {k: quantile(rank_cdf(k), 0.5, regrets) for k in marks},
+        "top_fraction_median": quantile(cdf, 0.5, better),
+        "p_optimum": float(found[budget - 1]),
+        "n_optimum": None,
+        "evals_to_optimum_median": int(np.searchsorted(found, 0.5) + 1),
+        "model_ask_seconds_median": math.nan,
+    }
+
+
 def paired_with(
     records: Sequence[Mapping[str, Any]], task: str, method: str, baseline: str = BASELINE
 ) -> dict[str, Any]:
@@ -308,6 +383,32 @@ def summarize(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def with_exact_random(
+    rows: Sequence[Mapping[str, Any]], tasks: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """``rows`` with each task's exact random-search row after its last row.
+
+    Each seeded row of a task with an exact row also gets ``optimum_p``: the
+    binomial probability that random search would evaluate an optimum in at
+    least as many of the seeds (one-sided; small means the method finds the
+    optimum more often than random search can be expected to).
+    """
+    from scipy.stats import binom
+
+    out: list[dict[str, Any]] = []
+    for i, row in enumerate(rows):
+        exact = tasks.get(row["task"], {}).get("random_exact")
+        if exact is not None and exact["budget"] != row["budget"]:
+            exact = None
+        out.append(dict(row))
+        if exact is not None:
+            p = binom.sf(row["n_optimum"] - 1, row["n_seeds"], exact["p_optimum"])
+            out[-1]["optimum_p"] = float(p)
+        if exact is not None and (i + 1 == len(rows) or rows[i + 1]["task"] != row["task"]):
+            out.append(dict(exact))
+    return out
+
+
 def _fmt(x: float, spec: str = ".3g") -> str:
     return "nan" if math.isnan(x) else format(x, spec)
 
@@ -315,7 +416,14 @@ def _fmt(x: float, spec: str = ".3g") -> str:
 def _hits(row: Mapping[str, Any]) -> str:
     """``"k/n @ e"``: k of n seeds evaluated an optimum, after e evaluations (median)."""
     evals = row["evals_to_optimum_median"]
-    return f"{row['n_optimum']}/{row['n_seeds']}" + ("" if evals is None else f" @ {evals:g}")
+    if row["n_seeds"] is None:  # the exact random-search row: a probability
+        return f"P={row['p_optimum']:.2f} @ {evals}"
+    text = f"{row['n_optimum']}/{row['n_seeds']}" + ("" if evals is None else f" @ {evals:g}")
+    return text + (f" (p={row['optimum_p']:.1g})" if "optimum_p" in row else "")
+
+
+def _seeds(row: Mapping[str, Any]) -> str:
+    return "exact" if row["n_seeds"] is None else str(row["n_seeds"])
 
 
 def _versus(row: Mapping[str, Any]) -> str:
@@ -329,15 +437,15 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """The summary rows as a fixed-width text table."""
     header = (
         f"{'task':<17} {'method':<18} {'evals':>5} {'seeds':>5} {'regret med':>10} "
-        f"{'q25..q75':>13} {'top %':>6} {'optimum':>10} {'wins vs random':>17} {'s/ask':>6}"
+        f"{'q25..q75':>13} {'top %':>6} {'optimum':>19} {'wins vs random':>17} {'s/ask':>6}"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
         iqr = f"{r['regret_q25']:.3f}..{r['regret_q75']:.3f}"
         lines.append(
-            f"{r['task']:<17} {r['method']:<18} {r['budget']:>5d} {r['n_seeds']:>5d} "
+            f"{r['task']:<17} {r['method']:<18} {r['budget']:>5d} {_seeds(r):>5} "
             f"{r['regret_median']:>10.3f} {iqr:>13} {100 * r['top_fraction_median']:>6.2f} "
-            f"{_hits(r):>10} {_versus(r):>17} {_fmt(r['model_ask_seconds_median'], '.2f'):>6}"
+            f"{_hits(r):>19} {_versus(r):>17} {_fmt(r['model_ask_seconds_median'], '.2f'):>6}"
         )
     return "\n".join(lines)
 
@@ -346,13 +454,13 @@ def format_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     """The summary rows as a Markdown table (the README's format)."""
     lines = [
         "| task | method | evals | seeds | median normalized regret | q25 .. q75 "
-        "| top % (median) | optimum found (seeds @ median evals) "
+        "| top % (median) | optimum found: seeds @ median evals (binomial p vs random) "
         "| seeds won vs random (one-sided Wilcoxon p) | s/ask (model) |",
         "|---|---|---:|---:|---:|---|---:|---|---|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['task']} | {r['method']} | {r['budget']} | {r['n_seeds']} "
+            f"| {r['task']} | {r['method']} | {r['budget']} | {_seeds(r)} "
             f"| {r['regret_median']:.3f} | {r['regret_q25']:.3f} .. {r['regret_q75']:.3f} "
             f"| {100 * r['top_fraction_median']:.2f} | {_hits(r)} | {_versus(r)} "
             f"| {_fmt(r['model_ask_seconds_median'], '.2f')} |"
@@ -463,7 +571,8 @@ def _prepare(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
     Returns:
         Per task: ``n_candidates``, ``optimal_value``, ``reference_value``,
-        ``value_spread`` (quantiles of the candidate values) and the seconds it took.
+        ``value_quantiles``, ``random_exact`` (``random_search_exact``) and
+        the seconds it took.
     """
     out = {}
     for task_name in args.tasks:
@@ -478,6 +587,7 @@ def _prepare(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "reference_value": float(np.median(task.values)),
             "value_quantiles": dict(zip(["0", "25", "50", "75", "90", "99", "100"], q.tolist())),
             "prepare_seconds": time.perf_counter() - start,
+            "random_exact": {"task": task_name, **random_search_exact(task.values, args.budget)},
         }
         print(
             f"{task_name}: {len(task.candidates)} candidates, optimum {task.optimal_value:.4f}, "
@@ -539,7 +649,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     records.sort(
         key=lambda r: (args.tasks.index(r["task"]), args.methods.index(r["method"]), r["seed"])
     )
-    rows = summarize(records)
+    rows = with_exact_random(summarize(records), tasks)
     print()
     print(format_table(rows))
     print(f"\ntotal wall time {total:.1f} s")
@@ -587,11 +697,17 @@ def merge(paths: Sequence[Path], output: Path) -> dict[str, Any]:
     """
     docs = [json.loads(Path(p).read_text()) for p in paths]
     records = [r for d in docs for r in d["runs"]]
-    rows = summarize(records)
+    tasks = {k: dict(v) for d in docs for k, v in d["tasks"].items()}
+    for name, info in tasks.items():
+        budgets = {r["budget"] for r in records if r["task"] == name}
+        if "random_exact" not in info and len(budgets) == 1:  # an output from before it existed
+            values = make_text_task(name, info["options"]).values
+            info["random_exact"] = {"task": name, **random_search_exact(values, budgets.pop())}
+    rows = with_exact_random(summarize(records), tasks)
     print(format_table(rows))
     document = {
         "config": {"merged_from": [str(p) for p in paths], "sources": [d["config"] for d in docs]},
-        "tasks": {k: v for d in docs for k, v in d["tasks"].items()},
+        "tasks": tasks,
         "summary": rows,
         "runs": records,
     }

@@ -40,7 +40,14 @@ def test_quick_mode_runs_every_method_on_both_tasks(tmp_path):
             assert run["sources"][:3] == ["sobol"] * 3 and run["sources"][3:] == ["model"] * 3
         assert len(set(run["rows"])) == 6  # no candidate is evaluated twice
     rows = {(r["task"], r["method"]): r for r in doc["summary"]}
-    assert len(rows) == len(ct.TASKS) * len(ct.METHODS)
+    assert len(rows) == len(ct.TASKS) * (len(ct.METHODS) + 1)  # + random (exact)
+    exact = rows[("zero_shot_prompt", "random (exact)")]
+    assert exact == {
+        "task": "zero_shot_prompt",
+        **ct.random_search_exact(
+            ct.make_text_task("zero_shot_prompt", {"n_candidates": 40}).values, 6
+        ),
+    }
     assert "vs_random" not in rows[("zero_shot_prompt", "random")]
     assert rows[("zero_shot_prompt", "gp+qlognei")]["vs_random"]["seeds"] == 1
     md = out.with_suffix(".md").read_text()
@@ -57,6 +64,45 @@ def test_quick_mode_runs_every_method_on_both_tasks(tmp_path):
     merged = ct.main(["--merge", *map(str, halves), "--output", str(tmp_path / "m.json")])
     assert json.dumps(merged["summary"]) == json.dumps(doc["summary"])
     assert (tmp_path / "m.md").read_text() == md
+
+
+def test_exact_random_search_closed_form_and_monte_carlo():
+    # 4 candidates, 2 draws: the best is drawn with probability 1 - C(3,2)/C(4,2) = 1/2, the
+    # second best is the best drawn with probability 1/3, the third with 1/6.
+    row = ct.random_search_exact([1.0, 3.0, 0.0, 2.0], budget=2)
+    assert row["p_optimum"] == pytest.approx(0.5) and row["evals_to_optimum_median"] == 2
+    assert row["regret_median"] == 0.0 and row["regret_q25"] == 0.0
+    assert row["regret_q75"] == pytest.approx(2 / 3)  # median value 1.5: regrets 0, 2/3, 4/3
+    assert row["regret_mean"] == pytest.approx(2 / 3 / 3 + 4 / 3 / 6)
+    assert row["n_seeds"] is None and row["top_fraction_median"] == 0.0
+    values = np.random.default_rng(1).normal(size=300).round(1)  # ties included
+    row = ct.random_search_exact(values, budget=20)
+    rng = np.random.default_rng(2)
+    best = np.array([values[rng.choice(300, 20, replace=False)].max() for _ in range(20000)])
+    regret = (values.max() - best) / (values.max() - np.median(values))
+    assert row["regret_mean"] == pytest.approx(regret.mean(), abs=0.01)
+    assert row["regret_median"] == pytest.approx(np.median(regret), abs=1e-9)
+    assert row["p_optimum"] == pytest.approx(np.mean(regret == 0), abs=0.01)
+    assert row["regret_median_at"][10] >= row["regret_median_at"][20]
+
+
+def test_exact_row_and_the_binomial_test_of_finding_the_optimum():
+    curve = [1.0] * 9
+    records = [_record("nb", s, [*curve, 0.0]) for s in range(10)]
+    records += [_record("random", s, [*curve, 0.0 if s < 2 else 0.5]) for s in range(10)]
+    exact = {"task": "t", **ct.random_search_exact(np.arange(50.0), budget=10)}
+    assert exact["p_optimum"] == pytest.approx(0.2)  # 10 draws of 50 distinct values
+    rows = ct.with_exact_random(ct.summarize(records), {"t": {"random_exact": exact}})
+    assert [r["method"] for r in rows] == ["nb", "random", "random (exact)"]
+    assert rows[0]["optimum_p"] == pytest.approx(0.2**10)
+    assert rows[1]["optimum_p"] == pytest.approx(1 - 0.8**10 - 10 * 0.2 * 0.8**9)
+    table = ct.format_table(rows)
+    assert "10/10 @ 10 (p=1e-07)" in table and "P=0.20 @ 25" in table
+    assert "| random (exact) | 10 | exact |" in ct.format_markdown(rows)
+    # other budgets than the exact row's: no exact row, no test
+    assert ct.with_exact_random(
+        ct.summarize(records[:10]), {"t": {"random_exact": {**exact, "budget": 50}}}
+    ) == ct.summarize(records[:10])
 
 
 def test_normalized_regret_closed_forms():
