@@ -14,6 +14,7 @@ happens inside the surrogate.
 from __future__ import annotations
 
 import importlib
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,30 @@ class Column:
     n_categories: int | None = None
     values: tuple[float, ...] | None = None
     embedding: Any = field(default=None, compare=False, repr=False)
+
+
+def positive_int(name: str, value: Any) -> int:
+    """Validate a constructor option that must be an integer ``>= 1``.
+
+    Raises:
+        ValueError: naming the option and the value.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}.")
+    return int(value)
+
+
+def number(name: str, value: Any, positive: bool = False) -> float:
+    """Validate a finite, non-negative (or with ``positive``, strictly positive) number.
+
+    Raises:
+        ValueError: naming the option and the value.
+    """
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value < 0 or (positive and value == 0):
+        kind = "positive" if positive else "non-negative"
+        raise ValueError(f"{name}: expected a {kind} number, got {value!r}.")
+    return float(value)
 
 
 class FitError(RuntimeError):

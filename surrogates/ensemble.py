@@ -61,7 +61,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from surrogates.base import Column, FitError, Surrogate
+from surrogates.base import Column, FitError, Surrogate, number, positive_int
 from surrogates.features import FeatureMap
 from surrogates.nn import MLPSpec, SampledNetworkModel
 
@@ -71,20 +71,6 @@ _RESAMPLING = ("folds", "full", "bootstrap")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: Below this many points ``folds`` trains every member on all points.
 MIN_POINTS_FOR_FOLDS = 3
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}.")
-    return int(value)
-
-
-def _nonneg_float(name: str, value: Any, positive: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value < 0 or (positive and value == 0):
-        kind = "positive" if positive else "non-negative"
-        raise ValueError(f"{name}: expected a {kind} number, got {value!r}.")
-    return float(value)
 
 
 class EnsembleSurrogate(Surrogate):
@@ -133,15 +119,15 @@ class EnsembleSurrogate(Surrogate):
         threads: int | None = 1,
     ) -> None:
         super().__init__(device=device)
-        self.members = _positive_int("members", members)
+        self.members = positive_int("members", members)
         if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
             raise ValueError(f"widths: expected a list of positive integers, got {widths!r}.")
-        self.widths = tuple(_positive_int("widths", w) for w in widths)
+        self.widths = tuple(positive_int("widths", w) for w in widths)
         MLPSpec(1, self.widths, activation)  # validates activation
         self.activation = activation
-        self.epochs = _positive_int("epochs", epochs)
-        self.lr = _nonneg_float("lr", lr, positive=True)
-        self.weight_decay = _nonneg_float("weight_decay", weight_decay)
+        self.epochs = positive_int("epochs", epochs)
+        self.lr = number("lr", lr, positive=True)
+        self.weight_decay = number("weight_decay", weight_decay)
         if not isinstance(anchored, bool):
             raise ValueError(f"anchored: expected True or False, got {anchored!r}.")
         self.anchored = anchored
@@ -153,8 +139,8 @@ class EnsembleSurrogate(Surrogate):
                 f"train_dtype: expected one of {sorted(_DTYPES)}, got {train_dtype!r}."
             )
         self.train_dtype = train_dtype
-        self.min_noise = _nonneg_float("min_noise", min_noise, positive=True)
-        self.threads = None if threads is None else _positive_int("threads", threads)
+        self.min_noise = number("min_noise", min_noise, positive=True)
+        self.threads = None if threads is None else positive_int("threads", threads)
         #: Why the last fit needed a fallback (``None`` if it did not).
         self.last_fallback: str | None = None
         #: Diagnostics of the last fit: final training loss, ``cv_mse``, noise (standardized).

@@ -78,7 +78,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from surrogates.base import Column, FitError, Surrogate
+from surrogates.base import Column, FitError, Surrogate, number, positive_int
 from surrogates.features import FeatureMap
 from surrogates.neural_bandit_model import DesignMatrix, NeuralBanditModel, network_features
 from surrogates.nn import MLPSpec
@@ -150,20 +150,6 @@ class EmbeddingInputMap(torch.nn.Module):
         return torch.cat(parts, dim=-1)
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}.")
-    return int(value)
-
-
-def _number(name: str, value: Any, positive: bool = True) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value < 0 or (positive and value == 0):
-        kind = "positive" if positive else "non-negative"
-        raise ValueError(f"{name}: expected a {kind} number, got {value!r}.")
-    return float(value)
-
-
 class NeuralBanditSurrogate(Surrogate):
     """NeuralUCB / NeuralTS: an MLP with gradient-feature uncertainty (module docstring).
 
@@ -207,22 +193,22 @@ class NeuralBanditSurrogate(Surrogate):
             raise ValueError(
                 f"widths: expected a non-empty list of positive integers, got {widths!r}."
             )
-        self.widths = tuple(_positive_int("widths", w) for w in widths)
+        self.widths = tuple(positive_int("widths", w) for w in widths)
         if activation not in ("relu", "tanh"):
             raise ValueError(f"activation: expected 'relu' or 'tanh', got {activation!r}.")
         self.activation = activation
-        self.epochs = _positive_int("epochs", epochs)
-        self.lr = _number("lr", lr)
-        self.weight_decay = _number("weight_decay", weight_decay, positive=False)
+        self.epochs = positive_int("epochs", epochs)
+        self.lr = number("lr", lr, positive=True)
+        self.weight_decay = number("weight_decay", weight_decay)
         if not isinstance(diagonal, bool):
             raise ValueError(f"diagonal: expected True or False, got {diagonal!r}.")
         self.diagonal = diagonal
         if lambda_0 is None:
             lambda_0 = DEFAULT_LAMBDA_0[diagonal]
-        self.lambda_0 = _number("lambda_0", lambda_0)
-        self.nu = _number("nu", nu)
-        self.min_noise = _number("min_noise", min_noise)
-        self.threads = None if threads is None else _positive_int("threads", threads)
+        self.lambda_0 = number("lambda_0", lambda_0, positive=True)
+        self.nu = number("nu", nu, positive=True)
+        self.min_noise = number("min_noise", min_noise, positive=True)
+        self.threads = None if threads is None else positive_int("threads", threads)
         #: Diagnostics of the last fit (standardized units): loss, mse, kappa, lam, nu_eff.
         self.last_info: dict[str, float] = {}
 
