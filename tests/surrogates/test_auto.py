@@ -4,7 +4,12 @@ import pytest
 import torch
 
 from surrogates import Column, get_surrogate, register_surrogate
-from surrogates.auto import AutoSurrogate, held_out_log_density, one_standard_error_choice
+from surrogates.auto import (
+    AutoSurrogate,
+    held_out_log_density,
+    sign_test_choice,
+    sign_test_p_value,
+)
 from surrogates.base import _REGISTRY
 from surrogates.gp import GPSurrogate
 
@@ -24,15 +29,53 @@ def _blurred_gp_registered():
     _REGISTRY.pop("blurred_gp_for_tests", None)
 
 
-def test_one_standard_error_rule_keeps_the_default_without_clear_evidence():
-    base = torch.tensor([0.0, 0.0, 0.0, 0.0])
-    noisy_gain = {"gp": base, "b": torch.tensor([2.0, -1.5, 1.0, -1.0])}  # mean 0.125, se 0.8
-    assert one_standard_error_choice(noisy_gain, "gp") == "gp"
-    clear_gain = {"gp": base, "b": torch.tensor([0.5, 0.6, 0.4, 0.5]), "c": base + 0.3}
-    assert one_standard_error_choice(clear_gain, "gp") == "b"  # best mean among qualifiers
-    failed_default = {"gp": base - math.inf, "b": base - 1.0, "c": base - 2.0}
-    assert one_standard_error_choice(failed_default, "gp") == "b"
-    assert one_standard_error_choice({"gp": base, "b": base - math.inf}, "gp") == "gp"
+def test_sign_test_p_value_is_the_binomial_tail():
+    assert sign_test_p_value(12, 15) == pytest.approx((455 + 105 + 15 + 1) / 2**15, rel=1e-12)
+    assert sign_test_p_value(11, 15) == pytest.approx((1365 + 576) / 2**15, rel=1e-12)
+    assert sign_test_p_value(0, 7) == 1.0 and sign_test_p_value(7, 7) == 0.5**7
+
+
+def _points(wins, m, gain=0.5, loss=-0.5):
+    """Paired densities: the candidate beats zero on the first ``wins`` of ``m`` points."""
+    return torch.tensor([gain] * wins + [loss] * (m - wins), dtype=torch.float64)
+
+
+def test_sign_test_choice_needs_most_points_not_a_large_mean():
+    base = torch.zeros(15, dtype=torch.float64)
+    # 11 of 15 wins: p = 0.059 > 0.05, the default stays; 12 of 15: p = 0.018, it goes
+    choice, wins = sign_test_choice({"gp": base, "b": _points(11, 15)}, "gp")
+    assert choice == "gp" and wins == {"gp": 0.5, "b": pytest.approx(11 / 15)}
+    assert sign_test_choice({"gp": base, "b": _points(12, 15)}, "gp")[0] == "b"
+    # a huge mean gain from the default's overconfident misses on 3 points does not count
+    outliers = _points(3, 15, gain=300.0)
+    assert (
+        float(outliers.mean()) > 50
+        and sign_test_choice({"gp": base, "b": outliers}, "gp")[0] == "gp"
+    )
+    # several qualifiers: the one with the most wins
+    both = {"gp": base, "b": _points(12, 15), "c": _points(14, 15, gain=0.1)}
+    assert sign_test_choice(both, "gp")[0] == "c"
+    # a failed candidate (-inf) loses those points; a failed default loses everywhere
+    failed = {"gp": base, "b": base - math.inf}
+    assert sign_test_choice(failed, "gp")[0] == "gp"
+    dead = {
+        "gp": base - math.inf,
+        "b": base - 1.0,
+        "c": torch.cat([base[:10] - 1, base[10:] - math.inf]),
+    }
+    assert sign_test_choice(dead, "gp")[0] == "b"
+
+
+def test_sign_test_choice_compares_with_the_incumbent():
+    base = torch.zeros(25, dtype=torch.float64)
+    scores = {"gp": base, "b": _points(15, 25), "c": _points(10, 25)}  # b: p = 0.21
+    assert sign_test_choice(scores, "gp")[0] == "gp"
+    assert sign_test_choice(scores, "gp", alpha=0.25)[0] == "b"
+    # once b is in force, gp (which loses 15 of 25 points to b) has to beat b to return
+    back = {"gp": _points(10, 25), "b": base, "c": _points(20, 25)}  # c vs b: p = 0.002
+    assert sign_test_choice({"gp": back["gp"], "b": base}, "b")[0] == "b"
+    choice, wins = sign_test_choice(back, "b")
+    assert choice == "c" and wins == {"b": 0.5, "gp": 0.4, "c": 0.8}
 
 
 COLS = [Column("a", "continuous"), Column("b", "continuous")]
@@ -100,6 +143,8 @@ def test_bad_options_name_the_parameter():
         AutoSurrogate(candidates=["auto"])
     with pytest.raises(ValueError, match=r"folds.*1"):
         AutoSurrogate(folds=1)
+    with pytest.raises(ValueError, match=r"alpha.*1.5"):
+        AutoSurrogate(alpha=1.5)
     with pytest.raises(ValueError, match=r"candidate_options.*ibnn"):
         AutoSurrogate(candidates=["gp"], candidate_options={"ibnn": {}})
     assert isinstance(get_surrogate("auto"), AutoSurrogate)
