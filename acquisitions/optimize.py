@@ -261,6 +261,10 @@ def _opt_continuous(
         raw_samples=s.raw_samples,
         options={"maxiter": s.maxiter},
         sequential=q > 1,
+        # botorch re-runs every restart from new starting points when any restart
+        # warns, and keeps only the second run; the MC log-EI surface ends many line
+        # searches "ABNORMAL", so the retry doubled the ask time for nothing
+        retry_on_optimization_warning=False,
     )
     return X
 

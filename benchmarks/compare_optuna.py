@@ -94,15 +94,18 @@ __all__ = [
 OURS = "bayesopt"
 #: The configuration of ours that is compared (the library's defaults).
 OUR_SETTINGS: dict[str, Any] = {"surrogate": "gp", "acquisition": "qlognei"}
-#: Our variants by table name -> GP surrogate options on top of ``OUR_SETTINGS``.
+#: Our variants by table name -> ``Optimizer`` keyword arguments on top of ``OUR_SETTINGS``.
 #: ``bayesopt`` is the default (the GP picks learned or no noise by leave-one-out density);
 #: ``bayesopt-det`` is told the objective is noise-free (``deterministic=True``),
-#: ``bayesopt-noisy`` always learns the noise, ``bayesopt-warp`` adds output warping.
+#: ``bayesopt-noisy`` always learns the noise, ``bayesopt-warp`` adds output warping,
+#: ``bayesopt-analytic`` uses analytic log EI whenever the GP is noise-free (faster to
+#: optimize, but 10 seeds of Hartmann-6 ended at a median regret of 1.8e-2 against 2.1e-4).
 OUR_VARIANTS: dict[str, dict[str, Any]] = {
     OURS: {},
-    "bayesopt-det": {"deterministic": True},
-    "bayesopt-noisy": {"deterministic": False},
-    "bayesopt-warp": {"warp": True},
+    "bayesopt-det": {"surrogate_options": {"deterministic": True}},
+    "bayesopt-noisy": {"surrogate_options": {"deterministic": False}},
+    "bayesopt-warp": {"surrogate_options": {"warp": True}},
+    "bayesopt-analytic": {"acquisition_options": {"analytic_if_noise_free": True}},
 }
 #: Optuna samplers by table name -> (sampler class name, options besides the seed);
 #: the first one is the main comparison. ``optuna-gp-det`` is GPSampler with
@@ -187,8 +190,8 @@ def make_our_optimizer(
         direction=direction,
         seed=seed,
         n_initial=n_initial,
-        surrogate_options=OUR_VARIANTS[variant],
         **OUR_SETTINGS,
+        **OUR_VARIANTS[variant],
     )
 
 
