@@ -253,9 +253,13 @@ def _opt_coordinate(
 def _opt_continuous(
     acqf: AcquisitionFunction, domain: Domain, q: int, s: OptimizerSettings, avoid: Tensor | None
 ) -> Tensor:
+    from acquisitions.precondition import ScaledAcquisition, input_scales
+
+    scales = input_scales(acqf, domain.dim) if q == 1 else None
+    scaled = ScaledAcquisition(acqf, scales) if scales is not None else None
     X, _ = optimize_acqf(
-        acqf,
-        bounds=domain.bounds,
+        scaled or acqf,
+        bounds=scaled.scale_bounds(domain.bounds) if scaled else domain.bounds,
         q=q,
         num_restarts=s.num_restarts,
         raw_samples=s.raw_samples,
@@ -266,7 +270,7 @@ def _opt_continuous(
         # searches "ABNORMAL", so the retry doubled the ask time for nothing
         retry_on_optimization_warning=False,
     )
-    return X
+    return scaled.unscale(X) if scaled else X
 
 
 def _opt_mixed(

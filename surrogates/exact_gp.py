@@ -16,7 +16,11 @@ the parent class whenever the fast path does not apply: training mode, batched
 models (fantasies, fully Bayesian batches), or multiple outputs; conditioning
 and fantasies (knowledge gradient) first let gpytorch build its own caches.
 The result agrees with gpytorch's to rounding (a test checks means,
-covariances and gradients).
+covariances and gradients). An ARD RBF kernel (botorch's default) and a
+constant mean are evaluated directly rather than through their modules.
+``joint_moments`` returns the posterior mean and covariance as plain tensors,
+for Monte Carlo acquisitions that sample the joint posterior themselves
+(``acquisitions.noisy_ei``).
 """
 
 from __future__ import annotations
@@ -25,8 +29,11 @@ from typing import Any
 
 import torch
 from botorch.models import MixedSingleTaskGP, SingleTaskGP
+from botorch.models.transforms.outcome import Standardize
 from botorch.posteriors.gpytorch import GPyTorchPosterior
 from gpytorch.distributions import MultivariateNormal
+from gpytorch.kernels import RBFKernel
+from gpytorch.means import ConstantMean
 from gpytorch.settings import lazily_evaluate_kernels
 from linear_operator.operators import DenseLinearOperator
 from linear_operator.utils.cholesky import psd_safe_cholesky
@@ -81,22 +88,79 @@ class _FastPrediction:
         self._fast_cache = (key, L, alpha)
         return L, alpha
 
-    def _fast_mvn(self, X: Tensor) -> MultivariateNormal:
-        """The exact posterior over ``batch x q`` points of ``X`` (``batch x q x d``)."""
+    def _kernel(self, A: Tensor, B: Tensor) -> Tensor:
+        """Dense ``k(A, B)`` (``batch x a x b``); an ARD RBF kernel is evaluated directly."""
+        k = self.covar_module
+        if type(k) is RBFKernel and k.active_dims is None:
+            ls = k.lengthscale.detach()  # 1 x d; gradients flow to the inputs only
+            diff = (A / ls).unsqueeze(-2) - (B / ls).unsqueeze(-3)  # batch x a x b x d
+            return diff.square().sum(-1).mul(-0.5).exp()
+        with lazily_evaluate_kernels(False):
+            return k(A, B).to_dense()
+
+    def _prior_mean(self, X: Tensor) -> Tensor:
+        """Prior mean at ``X`` (``batch x q x d`` -> ``batch x q``)."""
+        m = self.mean_module
+        if type(m) is ConstantMean and m.constant.dim() == 0:
+            return m.constant.detach().expand(X.shape[:-1])
+        return m(X)
+
+    def _fast_moments(self, X: Tensor) -> tuple[Tensor, Tensor]:
+        """Exact posterior mean and covariance of the latent function.
+
+        Args:
+            X: ``batch x q x d`` transformed inputs.
+
+        Returns:
+            Mean (``batch x q``) and covariance (``batch x q x q``) in the
+            model's (standardized) outcome units.
+        """
         L, alpha = self._factor()
         train_X = self.train_inputs[0]
-        with lazily_evaluate_kernels(False):
-            k_xX = self.covar_module(X, train_X).to_dense()  # batch x q x n
-            k_xx = self.covar_module(X, X).to_dense()  # batch x q x q
-            mean = self.mean_module(X) + k_xX @ alpha
+        k_xX = self._kernel(X, train_X)  # batch x q x n
+        k_xx = self._kernel(X, X)  # batch x q x q
+        mean = self._prior_mean(X) + k_xX @ alpha
         # one triangular solve for every batch (broadcasting L over the batch copies it)
         n = L.shape[-1]
         rhs = k_xX.reshape(-1, n).transpose(-1, -2)  # n x (batch * q)
         V = torch.linalg.solve_triangular(L, rhs, upper=False).transpose(-1, -2)
         V = V.reshape(k_xX.shape)  # batch x q x n
-        cov = k_xx - V @ V.transpose(-1, -2)
+        return mean, k_xx - V @ V.transpose(-1, -2)
+
+    def _fast_mvn(self, X: Tensor) -> MultivariateNormal:
+        """The exact posterior over ``batch x q`` points of ``X`` (``batch x q x d``)."""
+        mean, cov = self._fast_moments(X)
         # a linear operator, so no Cholesky is taken until a sample needs one
         return MultivariateNormal(mean, DenseLinearOperator(cov))
+
+    def joint_moments(self, X: Tensor) -> tuple[Tensor, Tensor] | None:
+        """Mean and covariance of the posterior of ``f`` at ``X``, as plain tensors.
+
+        The same numbers as ``posterior(X).mean`` and ``.covariance_matrix`` (no
+        observation noise) without building a posterior object: the seam for
+        Monte Carlo acquisitions that sample the joint posterior themselves
+        (``acquisitions.noisy_ei``).
+
+        Args:
+            X: ``batch x q x d`` points.
+
+        Returns:
+            ``(mean, cov)`` of shapes ``batch x q`` and ``batch x q x q`` on the
+            scale of the training outcomes, or ``None`` where the fast path does
+            not apply (see ``posterior``; also an outcome transform other than
+            ``Standardize``).
+        """
+        transform = getattr(self, "outcome_transform", None)
+        if X.dim() < 3 or not self._fast_applies(X):
+            return None
+        if transform is not None and type(transform) is not Standardize:
+            return None
+        mean, cov = self._fast_moments(self.transform_inputs(X))
+        if transform is not None:
+            std = transform.stdvs.squeeze(-1)
+            mean = mean * std + transform.means.squeeze(-1)
+            cov = cov * transform._stdvs_sq.squeeze(-1)
+        return mean, cov
 
     def posterior(
         self,
@@ -151,3 +215,60 @@ class FastSingleTaskGP(_FastPrediction, SingleTaskGP):
 
 class FastMixedSingleTaskGP(_FastPrediction, MixedSingleTaskGP):
     """``MixedSingleTaskGP`` with the fast exact ``posterior`` of this module."""
+
+
+def fast_mll_loss(model: Any) -> Any:
+    """The negative exact marginal log likelihood of ``model``, without gpytorch's machinery.
+
+    What ``ExactMarginalLogLikelihood`` computes (botorch's fitting loss), per
+    training point: ``-(log N(y | m, K + noise I) + sum of the log priors) / n``,
+    through one Cholesky factor on plain tensors. Fitting calls it 20-100 times
+    per fit; the general path costs several times the arithmetic at tens to
+    hundreds of points. A test checks value and gradients against gpytorch's.
+
+    Args:
+        model: A single-output ``SingleTaskGP`` (no batch, no input transform)
+            with a constant mean, an ARD RBF kernel (optionally inside a
+            ``ScaleKernel``) and a homoskedastic Gaussian likelihood.
+
+    Returns:
+        A closure ``() -> Tensor`` (the scalar loss, differentiable in the
+        hyperparameters), or ``None`` when the model is not of that form.
+    """
+    from gpytorch.kernels import ScaleKernel
+    from gpytorch.likelihoods import GaussianLikelihood
+
+    X, y = model.train_inputs[0], model.train_targets
+    covar = model.covar_module
+    base = covar.base_kernel if type(covar) is ScaleKernel else covar
+    if (
+        X.dim() != 2
+        or y.dim() != 1
+        or getattr(model, "input_transform", None) is not None
+        or type(model.mean_module) is not ConstantMean
+        or model.mean_module.constant.dim() != 0
+        or type(base) is not RBFKernel
+        or base.active_dims is not None
+        or covar.active_dims is not None
+        or type(model.likelihood) is not GaussianLikelihood
+    ):
+        return None
+    n = y.shape[-1]
+    eye = torch.eye(n, dtype=X.dtype, device=X.device)
+    log_2pi = torch.log(torch.tensor(2 * torch.pi, dtype=X.dtype))
+
+    def loss() -> Tensor:
+        Z = X / base.lengthscale
+        K = (Z.unsqueeze(-2) - Z.unsqueeze(-3)).square().sum(-1).mul(-0.5).exp()
+        if base is not covar:
+            K = K * covar.outputscale
+        K = K + model.likelihood.noise * eye
+        L = psd_safe_cholesky(K)  # jitter, then NotPSDError, as gpytorch's own path
+        r = (y - model.mean_module.constant).unsqueeze(-1)
+        alpha = torch.cholesky_solve(r, L)
+        log_lik = -0.5 * (r * alpha).sum() - L.diagonal().log().sum() - 0.5 * n * log_2pi
+        for _, module, prior, closure, _ in model.named_priors():
+            log_lik = log_lik + prior.log_prob(closure(module)).sum()
+        return -log_lik / n
+
+    return loss

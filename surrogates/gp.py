@@ -39,7 +39,7 @@ from linear_operator.utils.errors import NanError, NotPSDError
 from torch import Tensor
 
 from surrogates.base import Column, FitError, Surrogate
-from surrogates.exact_gp import FastMixedSingleTaskGP, FastSingleTaskGP
+from surrogates.exact_gp import FastMixedSingleTaskGP, FastSingleTaskGP, fast_mll_loss
 
 __all__ = ["GPSurrogate"]
 
@@ -292,11 +292,21 @@ class GPSurrogate(Surrogate):
         )
 
     def _fit_once(self, model: SingleTaskGP) -> None:
+        from botorch.optim.closures import ForwardBackwardClosure
+        from botorch.optim.utils import get_parameters
+
         mll = ExactMarginalLogLikelihood(model.likelihood, model)
+        loss = fast_mll_loss(model)  # the same loss on plain tensors, where it applies
+        closure = None
+        if loss is not None:
+            closure = ForwardBackwardClosure(loss, get_parameters(mll, requires_grad=True))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fit_gpytorch_mll(
-                mll, optimizer_kwargs={"options": {"maxiter": 200}}, max_attempts=self.max_attempts
+                mll,
+                closure=closure,
+                optimizer_kwargs={"options": {"maxiter": 200}},
+                max_attempts=self.max_attempts,
             )
 
     @staticmethod

@@ -100,3 +100,38 @@ def test_noise_free_gp_gets_the_exact_analytic_form_which_matches_monte_carlo():
     noisy_model, ctx_noisy = _setup()
     assert noisy_model.likelihood.noise.item() > 1e-5
     assert isinstance(switching.build(noisy_model, ctx_noisy), qLogNoisyExpectedImprovement)
+
+
+@pytest.mark.parametrize("name", ["qlognei", "qnei"])
+@pytest.mark.parametrize(("q", "pending"), [(1, False), (2, False), (1, True)])
+def test_fast_joint_samples_give_botorchs_values_and_gradients(name, q, pending, monkeypatch):
+    # The fast GP's plain-tensor moments feed the same cached-root update as botorch's
+    # posterior path: same acquisition values and gradients, to rounding.
+    from botorch.models.transforms.outcome import Standardize
+
+    from surrogates.exact_gp import FastSingleTaskGP
+
+    g = torch.Generator().manual_seed(3)
+    X = torch.rand(30, 3, generator=g, dtype=torch.float64)
+    noise = 0.3 * torch.randn(30, 1, generator=g, dtype=torch.float64)
+    Y = 10 * torch.sin(4 * X).sum(-1, keepdim=True) + noise
+    model = FastSingleTaskGP(X, Y, outcome_transform=Standardize(1)).eval()
+    P = torch.rand(2, 3, generator=g, dtype=torch.float64) if pending else None
+    bounds = torch.tensor([[0.0] * 3, [1.0] * 3], dtype=torch.float64)
+    ctx = AcquisitionContext(X, Y, P, float(Y.max()), Domain(bounds), seed=5)
+    fast = get_acquisition(name).build(model, ctx)
+    slow = get_acquisition(name).build(model, ctx)
+    monkeypatch.setattr(slow, "_fast_new_samples", lambda X: None)  # botorch's own path
+    calls = []
+    original = model.joint_moments
+    monkeypatch.setattr(model, "joint_moments", lambda Z: calls.append(Z) or original(Z))
+    x = torch.rand(6, q, 3, generator=g, dtype=torch.float64)
+    fast(x), slow(x)  # the first call sets up the base samples for this q
+    xf, xs = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    vf, vs = fast(xf), slow(xs)
+    assert calls, "the fast path was not taken"
+    torch.testing.assert_close(vf, vs, rtol=1e-9, atol=1e-9)
+    gf = torch.autograd.grad(vf.sum(), xf)[0]
+    gs = torch.autograd.grad(vs.sum(), xs)[0]
+    torch.testing.assert_close(gf, gs, rtol=1e-7, atol=1e-8)
+    assert fast.X_baseline.shape[-2] < 30 + (2 if pending else 0)  # pruned

@@ -87,3 +87,69 @@ def test_fantasy_models_fall_back_to_gpytorch():
     f_ref = ref.fantasize(Xf, SobolQMCNormalSampler(torch.Size([4]), seed=0))
     X = torch.rand(3, 3, dtype=torch.float64)
     torch.testing.assert_close(f_fast.posterior(X).mean, f_ref.posterior(X).mean)
+
+
+def test_joint_moments_are_the_posterior_moments_without_a_posterior_object():
+    ref, fast = _pair(FastSingleTaskGP, SingleTaskGP)
+    X = torch.rand(5, 4, 3, dtype=torch.float64, requires_grad=True)
+    mean, cov = fast.joint_moments(X)
+    p_ref = ref.posterior(X)
+    assert mean.shape == (5, 4) and cov.shape == (5, 4, 4)
+    torch.testing.assert_close(mean, p_ref.mean.squeeze(-1), rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(cov, p_ref.distribution.covariance_matrix, rtol=1e-8, atol=1e-10)
+    g_ref = torch.autograd.grad(p_ref.mean.sum() + p_ref.variance.sum(), X)[0]
+    g_fast = torch.autograd.grad(mean.sum() + cov.diagonal(dim1=-2, dim2=-1).sum(), X)[0]
+    torch.testing.assert_close(g_fast, g_ref, rtol=1e-7, atol=1e-9)
+
+
+def test_joint_moments_decline_what_the_fast_path_does_not_cover():
+    _, fast = _pair(FastSingleTaskGP, SingleTaskGP)
+    assert fast.joint_moments(torch.rand(4, 3, dtype=torch.float64)) is None  # no batch dim
+    fast.train()
+    assert fast.joint_moments(torch.rand(2, 4, 3, dtype=torch.float64)) is None
+    fast.eval()
+    from botorch.models.transforms.outcome import Log
+
+    g = torch.Generator().manual_seed(1)
+    X = torch.rand(10, 3, generator=g, dtype=torch.float64)
+    logged = FastSingleTaskGP(X, X.sum(-1, keepdim=True) + 1, outcome_transform=Log()).eval()
+    assert logged.joint_moments(torch.rand(2, 4, 3, dtype=torch.float64)) is None
+
+
+@pytest.mark.parametrize("scaled", [False, True])
+def test_fast_mll_loss_is_gpytorchs_loss(scaled):
+    from gpytorch.kernels import RBFKernel, ScaleKernel
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+    from gpytorch.priors import GammaPrior
+
+    from surrogates.exact_gp import fast_mll_loss
+
+    g = torch.Generator().manual_seed(2)
+    X = torch.rand(25, 3, generator=g, dtype=torch.float64)
+    Y = (4 * X).cos().sum(-1, keepdim=True) + 0.1 * torch.randn(25, 1, generator=g).double()
+    covar = None
+    if scaled:
+        covar = ScaleKernel(RBFKernel(ard_num_dims=3), outputscale_prior=GammaPrior(2.0, 0.15))
+    model = FastSingleTaskGP(X, Y, outcome_transform=Standardize(1), covar_module=covar)
+    with torch.no_grad():  # away from the initial values, so a mismatch would show
+        for name, p in model.named_parameters():
+            if "noise" not in name:
+                p.add_(0.3 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+        model.likelihood.noise = 0.05
+    model.train()
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)
+    ref = -mll(model(*model.train_inputs), model.train_targets)
+    fast = fast_mll_loss(model)()
+    torch.testing.assert_close(fast, ref, rtol=1e-10, atol=1e-10)
+    params = [p for p in model.parameters() if p.requires_grad]
+    g_ref = torch.autograd.grad(ref, params)
+    g_fast = torch.autograd.grad(fast, params)
+    for a, b in zip(g_fast, g_ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-10)
+
+
+def test_fast_mll_loss_declines_other_models():
+    from surrogates.exact_gp import fast_mll_loss
+
+    ref, fast = _pair(FastMixedSingleTaskGP, MixedSingleTaskGP, cat_dims=[2])
+    assert fast_mll_loss(fast) is None
