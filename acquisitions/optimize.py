@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
-from botorch.acquisition import AcquisitionFunction
+from botorch.acquisition import AcquisitionFunction, OneShotAcquisitionFunction
 from botorch.optim import optimize_acqf, optimize_acqf_discrete, optimize_acqf_mixed
 from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
 from torch import Tensor
@@ -74,6 +74,14 @@ class OptimizerSettings:
         num_restarts: Gradient-based restarts.
         raw_samples: Quasi-random points screened for the restarts.
         maxiter: L-BFGS-B iterations per restart.
+        screen_iterations: Continuous single-point proposals run every restart
+            for this many L-BFGS-B iterations, then only the best ``survivors``
+            on to ``maxiter`` (``None``: every restart to ``maxiter``). The
+            restarts run in lock-step, so the slowest one sets the cost; with
+            10 restarts, screening after 10 iterations and keeping 3 cut an
+            ask at 200 observations (6-D) from 0.15 s to 0.10 s with the same
+            regret (``benchmarks/compare_optuna.py``, 10 seeds).
+        survivors: Restarts kept after the screening iterations.
         sample_around_best: Also screen perturbations of the best evaluated
             points as starting points (sharpens local convergence).
         candidate_subset: Score at most this many points of a finite domain
@@ -89,14 +97,19 @@ class OptimizerSettings:
     num_restarts: int = 10
     raw_samples: int = 512
     maxiter: int = 200
+    screen_iterations: int | None = 10
+    survivors: int = 3
     sample_around_best: bool = True
     candidate_subset: int | None = None
     allow_repeats: bool = False
 
     def __post_init__(self) -> None:
-        n = self.candidate_subset
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-            raise ValueError(f"candidate_subset: expected a positive integer or None, got {n!r}.")
+        for name in ("candidate_subset", "screen_iterations", "survivors"):
+            n = getattr(self, name)
+            if n is None and name != "survivors":
+                continue
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {n!r}.")
         if not isinstance(self.allow_repeats, bool):
             raise TypeError(f"allow_repeats: expected a bool, got {self.allow_repeats!r}.")
 
@@ -257,6 +270,13 @@ def _opt_continuous(
 
     scales = input_scales(acqf, domain.dim) if q == 1 else None
     scaled = ScaledAcquisition(acqf, scales) if scales is not None else None
+    screen = s.screen_iterations is not None and s.screen_iterations < s.maxiter
+    # one-shot KG optimizes an augmented batch that only optimize_acqf builds
+    if screen and q == 1 and not isinstance(acqf, OneShotAcquisitionFunction):
+        X = _screened_multistart(
+            scaled or acqf, scaled.scale_bounds(domain.bounds) if scaled else domain.bounds, s
+        )
+        return scaled.unscale(X) if scaled else X
     X, _ = optimize_acqf(
         scaled or acqf,
         bounds=scaled.scale_bounds(domain.bounds) if scaled else domain.bounds,
@@ -271,6 +291,44 @@ def _opt_continuous(
         retry_on_optimization_warning=False,
     )
     return scaled.unscale(X) if scaled else X
+
+
+def _screened_multistart(
+    acqf: AcquisitionFunction, bounds: Tensor, s: OptimizerSettings
+) -> Tensor:
+    """Multi-start L-BFGS-B that drops all but the best restarts after a few iterations.
+
+    Starting points as ``optimize_acqf`` picks them (the best of ``raw_samples``
+    quasi-random points, Boltzmann-sampled); every restart runs
+    ``screen_iterations`` iterations, the best ``survivors`` continue (from
+    where they stopped) up to ``maxiter``.
+
+    Returns:
+        The best point, ``1 x d``.
+    """
+    from botorch.generation.gen import gen_candidates_scipy
+    from botorch.optim.initializers import gen_batch_initial_conditions
+
+    starts = gen_batch_initial_conditions(
+        acqf, bounds, q=1, num_restarts=s.num_restarts, raw_samples=s.raw_samples
+    )
+    lower, upper = bounds
+    X, values = gen_candidates_scipy(
+        starts,
+        acqf,
+        lower_bounds=lower,
+        upper_bounds=upper,
+        options={"maxiter": s.screen_iterations},
+    )
+    best = values.topk(min(s.survivors, values.numel())).indices
+    X, values = gen_candidates_scipy(
+        X[best],
+        acqf,
+        lower_bounds=lower,
+        upper_bounds=upper,
+        options={"maxiter": s.maxiter - s.screen_iterations},
+    )
+    return X[values.argmax()]
 
 
 def _opt_mixed(

@@ -39,7 +39,35 @@ from linear_operator.operators import DenseLinearOperator
 from linear_operator.utils.cholesky import psd_safe_cholesky
 from torch import Tensor
 
-__all__ = ["FastMixedSingleTaskGP", "FastSingleTaskGP"]
+__all__ = ["FastMixedSingleTaskGP", "FastSingleTaskGP", "fast_mll_loss", "sq_dist"]
+
+
+#: Up to this many ``a x b x d`` differences, squared distances are summed from
+#: the differences (exact, cheap to differentiate); above, from inner products.
+DIRECT_DISTANCES = 65_536
+
+
+def sq_dist(A: Tensor, B: Tensor, same: bool = False) -> Tensor:
+    """Squared Euclidean distances between the rows of ``A`` and ``B``.
+
+    Args:
+        A: ``batch x a x d``.
+        B: ``b x d`` or ``batch x b x d``.
+        same: ``A`` and ``B`` are the same points (the diagonal is set to 0).
+
+    Returns:
+        ``batch x a x b`` distances (non-negative).
+    """
+    if A.shape[-2] * B.shape[-2] * A.shape[-1] <= DIRECT_DISTANCES:
+        return (A.unsqueeze(-2) - B.unsqueeze(-3)).square().sum(-1)
+    # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b, after centering (as gpytorch, for accuracy)
+    center = A.mean(-2, keepdim=True)
+    A, B = A - center, B - center
+    d2 = A.square().sum(-1, keepdim=True) + B.square().sum(-1).unsqueeze(-2) - 2 * A @ B.mT
+    d2 = d2.clamp_min(0)
+    if same:
+        d2 = d2 - torch.diag_embed(d2.diagonal(dim1=-2, dim2=-1))
+    return d2
 
 
 class _FastPrediction:
@@ -93,8 +121,7 @@ class _FastPrediction:
         k = self.covar_module
         if type(k) is RBFKernel and k.active_dims is None:
             ls = k.lengthscale.detach()  # 1 x d; gradients flow to the inputs only
-            diff = (A / ls).unsqueeze(-2) - (B / ls).unsqueeze(-3)  # batch x a x b x d
-            return diff.square().sum(-1).mul(-0.5).exp()
+            return sq_dist(A / ls, B / ls).mul(-0.5).exp()
         with lazily_evaluate_kernels(False):
             return k(A, B).to_dense()
 
@@ -233,16 +260,20 @@ def fast_mll_loss(model: Any) -> Any:
 
     Returns:
         A closure ``() -> Tensor`` (the scalar loss, differentiable in the
-        hyperparameters), or ``None`` when the model is not of that form.
+        hyperparameters), or ``None`` when the model is not of that form or
+        has more training points than gpytorch factorizes exactly
+        (``gpytorch.settings.max_cholesky_size``, 800).
     """
     from gpytorch.kernels import ScaleKernel
     from gpytorch.likelihoods import GaussianLikelihood
+    from gpytorch.settings import max_cholesky_size
 
     X, y = model.train_inputs[0], model.train_targets
     covar = model.covar_module
     base = covar.base_kernel if type(covar) is ScaleKernel else covar
     if (
         X.dim() != 2
+        or X.shape[-2] > max_cholesky_size.value()  # gpytorch switches to CG + Lanczos
         or y.dim() != 1
         or getattr(model, "input_transform", None) is not None
         or type(model.mean_module) is not ConstantMean
@@ -259,7 +290,7 @@ def fast_mll_loss(model: Any) -> Any:
 
     def loss() -> Tensor:
         Z = X / base.lengthscale
-        K = (Z.unsqueeze(-2) - Z.unsqueeze(-3)).square().sum(-1).mul(-0.5).exp()
+        K = sq_dist(Z, Z, same=True).mul(-0.5).exp()
         if base is not covar:
             K = K * covar.outputscale
         K = K + model.likelihood.noise * eye

@@ -223,3 +223,30 @@ def test_coordinate_search_with_an_analytic_acquisition():
         acqf, _text_domain(m), settings=OptimizerSettings(2, 32, 20), seed=0
     )
     assert X_new.shape == (1, 2) and float(X_new[0, 0]).is_integer()
+
+
+@pytest.mark.parametrize("name", ["screen_iterations", "survivors"])
+@pytest.mark.parametrize("value", [0, -2, 1.5, True])
+def test_screening_settings_are_validated(name, value):
+    with pytest.raises(ValueError, match=name):
+        OptimizerSettings(**{name: value})
+
+
+def test_screened_multistart_finds_what_every_restart_to_convergence_finds():
+    # Branin-like multimodal posterior mean: screening keeps the restarts that matter.
+    from botorch.acquisition.analytic import PosteriorMean
+    from botorch.models import SingleTaskGP
+
+    g = torch.Generator().manual_seed(4)
+    X = torch.rand(40, 2, generator=g, dtype=torch.float64)
+    Y = torch.sin(6 * X[:, :1]) * torch.cos(4 * X[:, 1:]) + X[:, :1]
+    acqf = PosteriorMean(SingleTaskGP(X, Y).eval())
+    domain = Domain(torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64))
+    found = {}
+    for screen in (None, 10):
+        torch.manual_seed(0)
+        s = OptimizerSettings(screen_iterations=screen)
+        x = optimize_acquisition(acqf, domain, settings=s)
+        with torch.no_grad():
+            found[screen] = acqf(x.unsqueeze(0))
+    torch.testing.assert_close(found[10], found[None], rtol=0, atol=1e-6)

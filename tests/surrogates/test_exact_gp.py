@@ -116,8 +116,8 @@ def test_joint_moments_decline_what_the_fast_path_does_not_cover():
     assert logged.joint_moments(torch.rand(2, 4, 3, dtype=torch.float64)) is None
 
 
-@pytest.mark.parametrize("scaled", [False, True])
-def test_fast_mll_loss_is_gpytorchs_loss(scaled):
+@pytest.mark.parametrize(("scaled", "n"), [(False, 25), (True, 25), (False, 150)])
+def test_fast_mll_loss_is_gpytorchs_loss(scaled, n):
     from gpytorch.kernels import RBFKernel, ScaleKernel
     from gpytorch.mlls import ExactMarginalLogLikelihood
     from gpytorch.priors import GammaPrior
@@ -125,17 +125,19 @@ def test_fast_mll_loss_is_gpytorchs_loss(scaled):
     from surrogates.exact_gp import fast_mll_loss
 
     g = torch.Generator().manual_seed(2)
-    X = torch.rand(25, 3, generator=g, dtype=torch.float64)
-    Y = (4 * X).cos().sum(-1, keepdim=True) + 0.1 * torch.randn(25, 1, generator=g).double()
+    X = torch.rand(n, 3, generator=g, dtype=torch.float64)  # 150: inner-product distances
+    Y = (4 * X).cos().sum(-1, keepdim=True) + 0.1 * torch.randn(n, 1, generator=g).double()
     covar = None
     if scaled:
         covar = ScaleKernel(RBFKernel(ard_num_dims=3), outputscale_prior=GammaPrior(2.0, 0.15))
     model = FastSingleTaskGP(X, Y, outcome_transform=Standardize(1), covar_module=covar)
+    kernel = model.covar_module.base_kernel if scaled else model.covar_module
     with torch.no_grad():  # away from the initial values, so a mismatch would show
-        for name, p in model.named_parameters():
-            if "noise" not in name:
-                p.add_(0.3 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+        kernel.lengthscale = torch.tensor([[0.3, 0.9, 2.0]], dtype=torch.float64)
+        model.mean_module.constant = 0.4
         model.likelihood.noise = 0.05
+        if scaled:
+            model.covar_module.outputscale = 1.7
     model.train()
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
     ref = -mll(model(*model.train_inputs), model.train_targets)
@@ -153,3 +155,22 @@ def test_fast_mll_loss_declines_other_models():
 
     ref, fast = _pair(FastMixedSingleTaskGP, MixedSingleTaskGP, cat_dims=[2])
     assert fast_mll_loss(fast) is None
+
+
+def test_squared_distances_agree_between_the_direct_and_the_inner_product_form():
+    from surrogates import exact_gp
+
+    g = torch.Generator().manual_seed(5)
+    A = torch.rand(3, 40, 4, generator=g, dtype=torch.float64)
+    B = torch.rand(30, 4, generator=g, dtype=torch.float64)
+    direct = exact_gp.sq_dist(A, B)
+    same_direct = exact_gp.sq_dist(A[0], A[0], same=True)
+    limit, exact_gp.DIRECT_DISTANCES = exact_gp.DIRECT_DISTANCES, 0
+    try:
+        via_products = exact_gp.sq_dist(A, B)
+        same_products = exact_gp.sq_dist(A[0], A[0], same=True)
+    finally:
+        exact_gp.DIRECT_DISTANCES = limit
+    torch.testing.assert_close(via_products, direct, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(same_products, same_direct, rtol=1e-10, atol=1e-12)
+    assert (same_products.diagonal() == 0).all() and (via_products >= 0).all()
