@@ -3,8 +3,9 @@
 Continuous and ordinal columns use botorch's ``SingleTaskGP`` defaults: an RBF
 kernel with the dimension-scaled log-normal lengthscale prior (Hvarfner et al.,
 2024) and a Gaussian noise. By default two GPs are fitted, one with learned
-noise and one noise-free (interpolating), and the one with the better
-closed-form leave-one-out predictive density is used: deterministic objectives
+noise and one noise-free (interpolating), and the noise-free one is used when
+its closed-form leave-one-out predictive density is clearly better (by
+``NOISE_FREE_MARGIN`` standard errors): deterministic objectives
 get an interpolating model without being declared deterministic, noisy ones
 keep their noise. Categorical columns switch to
 ``MixedSingleTaskGP`` (a Hamming-distance categorical kernel combined with the
@@ -90,15 +91,16 @@ def _likelihood(min_noise: float, fixed: bool = False) -> Any:
     return likelihood
 
 
-def loo_log_density(model: SingleTaskGP) -> float:
-    """Mean leave-one-out log predictive density of a GP's training targets.
+def loo_log_densities(model: SingleTaskGP) -> Tensor | None:
+    """Leave-one-out log predictive density of each of a GP's training targets.
 
     The closed form of Rasmussen & Williams (2006, eq. 5.10-5.12), in the
     model's standardized units: ``mu_i = y_i - [K^-1 r]_i / [K^-1]_ii`` and
     ``var_i = 1 / [K^-1]_ii`` with ``K`` the prior covariance plus noise.
 
     Returns:
-        The mean log density, or ``-inf`` when ``K`` is not numerically PD.
+        ``n`` log densities, or ``None`` when ``K`` is not numerically PD or a
+        density is not finite.
     """
     X = model.train_inputs[0]
     y = model.train_targets
@@ -109,7 +111,7 @@ def loo_log_density(model: SingleTaskGP) -> float:
             K = prior.covariance_matrix
             L, info = torch.linalg.cholesky_ex(K)
             if int(info.max()) > 0:
-                return float("-inf")
+                return None
             Kinv = torch.cholesky_inverse(L)
             alpha = Kinv @ (y - prior.mean).unsqueeze(-1)
             var = 1.0 / torch.diagonal(Kinv, dim1=-2, dim2=-1)
@@ -117,8 +119,13 @@ def loo_log_density(model: SingleTaskGP) -> float:
             lpd = -0.5 * (torch.log(2 * torch.pi * var) + resid**2 / var)
     finally:
         model.eval()
-    value = float(lpd.mean())
-    return value if value == value else float("-inf")
+    return lpd if bool(torch.isfinite(lpd).all()) else None
+
+
+def loo_log_density(model: SingleTaskGP) -> float:
+    """Mean leave-one-out log predictive density (``-inf`` where it is undefined)."""
+    lpd = loo_log_densities(model)
+    return float("-inf") if lpd is None else float(lpd.mean())
 
 
 class _TextGP(FastSingleTaskGP):
@@ -177,6 +184,14 @@ def _text_covar(columns: Sequence[Column], factory: Any, text_dim: int | None) -
 
 
 _FIT_ERRORS = (ModelFittingError, NotPSDError, NanError, RuntimeError, ValueError)
+
+
+#: The noise-free GP is chosen when its mean leave-one-out log density beats the
+#: learned-noise GP's by more than this many standard errors of the per-point
+#: differences. On data that are mostly noise both models predict left-out points
+#: about equally badly (the noise-free one by interpolating the noise with tiny
+#: lengthscales); a bare comparison then picked it half of the time.
+NOISE_FREE_MARGIN = 1.0
 
 
 class GPSurrogate(Surrogate):
@@ -398,8 +413,9 @@ class GPSurrogate(Surrogate):
     ) -> SingleTaskGP:
         """The learned-noise or the noise-free GP, whichever predicts left-out points better.
 
-        The noise-free GP starts from the learned one's hyperparameters. Its
-        fit failing keeps the learned GP.
+        The noise-free GP starts from the learned one's hyperparameters and is
+        kept only when its leave-one-out density is higher by more than
+        ``NOISE_FREE_MARGIN`` standard errors. Its fit failing keeps the learned GP.
         """
         torch.manual_seed(seed)
         fixed = self._build(X, Y, columns, fixed_noise=True)
@@ -409,9 +425,14 @@ class GPSurrogate(Surrogate):
             self._check_finite(fixed, X)
         except _FIT_ERRORS:
             return learned
-        if loo_log_density(fixed) > loo_log_density(learned):
+        lpd_fixed, lpd_learned = loo_log_densities(fixed), loo_log_densities(learned)
+        if lpd_fixed is None:
+            return learned
+        if lpd_learned is None:
             return fixed
-        return learned
+        diff = lpd_fixed - lpd_learned
+        margin = NOISE_FREE_MARGIN * float(diff.std()) / len(diff) ** 0.5 if len(diff) > 1 else 0.0
+        return fixed if float(diff.mean()) > margin else learned
 
     def _check_finite(self, model: SingleTaskGP, X: Tensor) -> None:
         model.eval()
