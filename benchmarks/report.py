@@ -478,6 +478,7 @@ def write_report(
     *,
     report_dir: Path | str | None = None,
     title: str | None = None,
+    optimizers: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Load a run, then write ``report.md``, ``report.json`` and ``plots/`` into ``report_dir``.
 
@@ -486,9 +487,14 @@ def write_report(
         storage: The database URL (default ``sqlite:///<out>/trials.db``).
         report_dir: Where to write (default ``<out>/report``).
         title: The markdown title (default from the folder's name).
+        optimizers: Report only these optimizers (default: all in the run), e.g.
+            the ones whose grid is complete while others are still running.
 
     Returns:
         The JSON document written (``summary``, ``runs``, ``meta``).
+
+    Raises:
+        ValueError: No jobs, or an optimizer that is not in the run.
     """
     out = Path(out).resolve()
     storage = storage or f"sqlite:///{out / 'trials.db'}"
@@ -496,6 +502,12 @@ def write_report(
     runs = load_runs(storage)
     if not runs:
         raise ValueError(f"report: no benchmark jobs in {storage}.")
+    if optimizers:
+        present = sorted({r["optimizer"] for r in runs})
+        missing = [o for o in optimizers if o not in present]
+        if missing:
+            raise ValueError(f"report: optimizers {missing} are not in the run; it has {present}.")
+        runs = [r for r in runs if r["optimizer"] in optimizers]
     summary = summarize(runs)
     import platform
 
@@ -574,8 +586,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("out", type=Path, help="the run folder (outputs/bench/<name>)")
     parser.add_argument("--storage", default=None, help="database URL (default: <out>/trials.db)")
     parser.add_argument("--report-dir", type=Path, default=None, help="default: <out>/report")
+    parser.add_argument(
+        "--optimizers", nargs="+", default=None, help="report only these (default: all)"
+    )
     args = parser.parse_args(argv)
-    return write_report(args.out, args.storage, report_dir=args.report_dir)
+    return write_report(
+        args.out, args.storage, report_dir=args.report_dir, optimizers=args.optimizers
+    )
 
 
 if __name__ == "__main__":

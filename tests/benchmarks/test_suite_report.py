@@ -139,3 +139,14 @@ def test_normalized_curves_line_up_budgets():
     # task u (maximize): opt_p -10, random median -2: a's seeds [0, 0] and [1, 1]
     assert curves["a"][1] == pytest.approx([0.5, 0.5])
     assert curves["random"][0][-1] == pytest.approx(1.0)
+
+
+def test_report_of_selected_optimizers(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "load_runs", lambda storage: _runs())
+    doc = report.write_report(tmp_path, "sqlite://", report_dir=tmp_path / "r", optimizers=["a"])
+    assert {r["optimizer"] for r in doc["runs"]} == {"a"}
+    assert (tmp_path / "r" / "report.md").exists()
+    with pytest.raises(ValueError, match=r"\['b'\] are not in the run; it has \['a', 'random'\]"):
+        report.write_report(
+            tmp_path, "sqlite://", report_dir=tmp_path / "s", optimizers=["a", "b"]
+        )
