@@ -313,21 +313,24 @@ def _screened_multistart(
         acqf, bounds, q=1, num_restarts=s.num_restarts, raw_samples=s.raw_samples
     )
     lower, upper = bounds
-    X, values = gen_candidates_scipy(
-        starts,
-        acqf,
-        lower_bounds=lower,
-        upper_bounds=upper,
-        options={"maxiter": s.screen_iterations},
-    )
-    best = values.topk(min(s.survivors, values.numel())).indices
-    X, values = gen_candidates_scipy(
-        X[best],
-        acqf,
-        lower_bounds=lower,
-        upper_bounds=upper,
-        options={"maxiter": s.maxiter - s.screen_iterations},
-    )
+    # botorch re-raises its "optimization failed" warnings with an "always" filter;
+    # record them (as optimize_acqf does) so an ABNORMAL line search stays quiet
+    with warnings.catch_warnings(record=True):
+        X, values = gen_candidates_scipy(
+            starts,
+            acqf,
+            lower_bounds=lower,
+            upper_bounds=upper,
+            options={"maxiter": s.screen_iterations},
+        )
+        best = values.topk(min(s.survivors, values.numel())).indices
+        X, values = gen_candidates_scipy(
+            X[best],
+            acqf,
+            lower_bounds=lower,
+            upper_bounds=upper,
+            options={"maxiter": s.maxiter - s.screen_iterations},
+        )
     return X[values.argmax()]
 
 
