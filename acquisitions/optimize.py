@@ -266,13 +266,20 @@ def _opt_coordinate(
 def _opt_continuous(
     acqf: AcquisitionFunction, domain: Domain, q: int, s: OptimizerSettings, avoid: Tensor | None
 ) -> Tensor:
-    from acquisitions.precondition import ScaledAcquisition, input_scales
+    from acquisitions.precondition import (
+        FiniteGradAcquisition,
+        ScaledAcquisition,
+        input_scales,
+    )
 
-    scales = input_scales(acqf, domain.dim) if q == 1 else None
+    # one-shot KG optimizes an augmented batch that only optimize_acqf builds
+    single = q == 1 and not isinstance(acqf, OneShotAcquisitionFunction)
+    scales = input_scales(acqf, domain.dim) if single else None
+    if single:
+        acqf = FiniteGradAcquisition(acqf)
     scaled = ScaledAcquisition(acqf, scales) if scales is not None else None
     screen = s.screen_iterations is not None and s.screen_iterations < s.maxiter
-    # one-shot KG optimizes an augmented batch that only optimize_acqf builds
-    if screen and q == 1 and not isinstance(acqf, OneShotAcquisitionFunction):
+    if single and screen:
         X = _screened_multistart(
             scaled or acqf, scaled.scale_bounds(domain.bounds) if scaled else domain.bounds, s
         )

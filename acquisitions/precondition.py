@@ -1,4 +1,4 @@
-"""Preconditioning of continuous acquisition optimization by the GP's lengthscales.
+"""Wrappers for the continuous acquisition search: lengthscale preconditioning, finite gradients.
 
 A GP acquisition depends on ``x`` through ``x / l`` (ARD lengthscales ``l``),
 so where lengthscales differ by orders of magnitude its surface is a long
@@ -8,6 +8,9 @@ steps) to follow it. Optimizing over ``z = x / l`` instead, on the box
 (the idea of Optuna's ``GPSampler``, which optimizes in the same scaled
 coordinates). The box is mapped linearly, so the quasi-random starting points
 are as uniform as before and the optimum is the same point.
+
+``FiniteGradAcquisition`` zeroes non-finite input gradients, so one restart
+standing where the gradient is undefined does not fail the whole proposal.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import torch
 from botorch.acquisition import AcquisitionFunction, OneShotAcquisitionFunction
 from torch import Tensor
 
-__all__ = ["ScaledAcquisition", "input_scales"]
+__all__ = ["FiniteGradAcquisition", "ScaledAcquisition", "input_scales"]
 
 
 def input_scales(acqf: AcquisitionFunction, d: int) -> Tensor | None:
@@ -75,3 +78,38 @@ class ScaledAcquisition(AcquisitionFunction):
     def unscale(self, Z: Tensor) -> Tensor:
         """Points in ``z`` (``... x d``) mapped back to ``x``."""
         return Z * self.scales
+
+
+class _ZeroNonFiniteGrad(torch.autograd.Function):
+    """Identity whose backward replaces NaN and infinite gradient entries by 0."""
+
+    @staticmethod
+    def forward(ctx: object, X: Tensor) -> Tensor:
+        return X.view_as(X)
+
+    @staticmethod
+    def backward(ctx: object, grad: Tensor) -> Tensor:
+        return torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+class FiniteGradAcquisition(AcquisitionFunction):
+    """``acqf`` with non-finite input gradients set to 0.
+
+    An acquisition can be finite where its gradient is not (a ``log`` of a
+    clamped zero behind a ``where``, a square root at zero). botorch's L-BFGS-B
+    wrapper then raises ``OptimizationGradientError`` and the whole proposal
+    falls back to a space-filling point. With the gradient zeroed, only the
+    restart standing there stops (L-BFGS-B sees a stationary point); the other
+    restarts go on.
+
+    Args:
+        acqf: The acquisition function (``batch x q x d -> batch``).
+    """
+
+    def __init__(self, acqf: AcquisitionFunction) -> None:
+        super().__init__(model=acqf.model)
+        self.acqf = acqf
+
+    def forward(self, X: Tensor) -> Tensor:
+        """The acquisition value at ``X`` (``batch x q x d -> batch``)."""
+        return self.acqf(_ZeroNonFiniteGrad.apply(X))

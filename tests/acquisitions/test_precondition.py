@@ -60,3 +60,26 @@ def test_preconditioned_optimum_is_the_optimum():
     assert 0.05 < grid[values.argmax(), 0, 0] < 0.95  # an interior optimum
     assert found >= values.max() - 1e-6
     assert ((x >= 0) & (x <= 1)).all()
+
+
+def test_a_nan_gradient_stops_one_restart_not_the_proposal():
+    # finite everywhere, but d/dx0 is NaN left of x0 = 0.5 (the classic
+    # where-of-a-NaN-branch), where the maximum is; botorch alone raises
+    # OptimizationGradientError there
+    from botorch.acquisition import AcquisitionFunction
+
+    class Kinked(AcquisitionFunction):
+        def __init__(self):
+            super().__init__(model=_model())
+
+        def forward(self, X):
+            x = X[..., 0, :]
+            kink = torch.where(x[..., 0] > 0.5, (x[..., 0] - 0.5).sqrt(), 0.0)
+            return -kink - ((x - 0.3) ** 2).sum(-1)
+
+    acqf = Kinked()
+    domain = Domain(torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64))
+    torch.manual_seed(0)
+    x = optimize_acquisition(acqf, domain, settings=OptimizerSettings(num_restarts=4))
+    assert torch.isfinite(x).all() and ((x >= 0) & (x <= 1)).all()
+    assert abs(x[0, 1] - 0.3) < 1e-3  # the finite direction is still optimized
