@@ -128,6 +128,31 @@ def loo_log_density(model: SingleTaskGP) -> float:
     return float("-inf") if lpd is None else float(lpd.mean())
 
 
+#: LogNormal(loc, scale) prior on the lengthscales of the categorical (Hamming)
+#: kernels: median 1, i.e. points differing in one of ``m`` categorical columns
+#: correlate ``exp(-1/m)``. botorch's ``MixedSingleTaskGP`` has none, and on
+#: NAS-Bench-201 (6 categoricals) maximum likelihood drove 4 of 6 lengthscales to
+#: 0.004: every architecture uncorrelated with the others, the search random.
+CATEGORICAL_LENGTHSCALE_PRIOR = (0.0, 1.0)
+
+
+def _with_categorical_prior(model: SingleTaskGP) -> SingleTaskGP:
+    """Register ``CATEGORICAL_LENGTHSCALE_PRIOR`` on every categorical kernel of ``model``."""
+    from botorch.models.kernels.categorical import CategoricalKernel
+    from gpytorch.priors import LogNormalPrior
+
+    loc, scale = CATEGORICAL_LENGTHSCALE_PRIOR
+    for module in model.covar_module.modules():
+        if isinstance(module, CategoricalKernel) and not hasattr(module, "lengthscale_prior"):
+            module.register_prior(
+                "lengthscale_prior",
+                LogNormalPrior(loc, scale),
+                lambda m: m.lengthscale,
+                lambda m, v: m._set_lengthscale(v),
+            )
+    return model
+
+
 class _TextGP(FastSingleTaskGP):
     """An exact GP (fast prediction) whose kernel maps Text codes to embedding coordinates.
 
@@ -283,13 +308,15 @@ class GPSurrogate(Surrogate):
                 likelihood=likelihood,
             )
         if cat_dims:
-            return FastMixedSingleTaskGP(
-                X,
-                Y,
-                cat_dims=cat_dims,
-                outcome_transform=transform,
-                cont_kernel_factory=factory,
-                likelihood=likelihood,
+            return _with_categorical_prior(
+                FastMixedSingleTaskGP(
+                    X,
+                    Y,
+                    cat_dims=cat_dims,
+                    outcome_transform=transform,
+                    cont_kernel_factory=factory,
+                    likelihood=likelihood,
+                )
             )
         covar = None
         if factory is not None:

@@ -210,3 +210,27 @@ def test_warped_gp_keeps_the_posterior_on_the_scale_of_y():
     torch.testing.assert_close(
         samples.var(0).sqrt(), post.variance.sqrt(), rtol=0.05, atol=1e-3 * Y.std().item()
     )
+
+
+def test_categorical_lengthscales_have_a_prior_and_stay_finite_in_scale():
+    # 30 random NAS-Bench-201 architectures (6 categoricals of 5 operations): without
+    # a prior, maximum likelihood put lengthscales at 0.0 and 7.6e4 (measured), so
+    # no architecture informed another; with it they stay within 0.1-1
+    from botorch.models.kernels.categorical import CategoricalKernel
+
+    from benchmarks.base import make_task
+
+    task = make_task("nb201_cifar100", seed=0)
+    names = list(task.space)
+    g = torch.Generator().manual_seed(0)
+    codes = torch.randint(0, 5, (30, 6), generator=g)
+    values = [
+        task({n: task.space[n].choices[int(c[i])] for i, n in enumerate(names)}) for c in codes
+    ]
+    X, Y = codes.double(), torch.tensor(values, dtype=torch.float64).unsqueeze(-1)
+    cols = [Column(n, "categorical", n_categories=5) for n in names]
+    model = GPSurrogate().fit(X, Y, cols, seed=0)
+    kernels = [m for m in model.covar_module.modules() if isinstance(m, CategoricalKernel)]
+    assert kernels and all(hasattr(k, "lengthscale_prior") for k in kernels)
+    lengthscales = torch.cat([k.lengthscale.flatten() for k in kernels])
+    assert 0.05 < float(lengthscales.min()) and float(lengthscales.max()) < 10.0
