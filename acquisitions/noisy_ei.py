@@ -106,11 +106,7 @@ class _CachedRootSamples:
             return super().forward(X)
         if self.X_pending is not None:
             X = torch.cat([X, self.X_pending.expand(*X.shape[:-2], -1, -1)], dim=-2)
-        samples = self._fast_new_samples(X)
-        if samples is None:
-            samples, obj = super()._get_samples_and_objectives(X)
-        else:
-            obj = self.objective(samples, X=X)
+        samples, obj = self._get_samples_and_objectives(X)
         value = self._sample_forward(obj)
         if self._constraints is not None:
             value = self._apply_constraints(acqval=value, samples=samples)

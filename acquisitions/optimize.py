@@ -275,29 +275,27 @@ def _opt_continuous(
     # one-shot KG optimizes an augmented batch that only optimize_acqf builds
     single = q == 1 and not isinstance(acqf, OneShotAcquisitionFunction)
     scales = input_scales(acqf, domain.dim) if single else None
-    if single:
-        acqf = FiniteGradAcquisition(acqf)
-    scaled = ScaledAcquisition(acqf, scales) if scales is not None else None
-    screen = s.screen_iterations is not None and s.screen_iterations < s.maxiter
-    if single and screen:
-        X = _screened_multistart(
-            scaled or acqf, scaled.scale_bounds(domain.bounds) if scaled else domain.bounds, s
+    target, bounds = (FiniteGradAcquisition(acqf) if single else acqf), domain.bounds
+    if scales is not None:
+        target = ScaledAcquisition(target, scales)
+        bounds = target.scale_bounds(bounds)
+    if single and s.screen_iterations is not None and s.screen_iterations < s.maxiter:
+        X = _screened_multistart(target, bounds, s)
+    else:
+        X, _ = optimize_acqf(
+            target,
+            bounds=bounds,
+            q=q,
+            num_restarts=s.num_restarts,
+            raw_samples=s.raw_samples,
+            options={"maxiter": s.maxiter},
+            sequential=q > 1,
+            # botorch re-runs every restart from new starting points when any restart
+            # warns, and keeps only the second run; the MC log-EI surface ends many
+            # line searches "ABNORMAL", so the retry doubled the ask time for nothing
+            retry_on_optimization_warning=False,
         )
-        return scaled.unscale(X) if scaled else X
-    X, _ = optimize_acqf(
-        scaled or acqf,
-        bounds=scaled.scale_bounds(domain.bounds) if scaled else domain.bounds,
-        q=q,
-        num_restarts=s.num_restarts,
-        raw_samples=s.raw_samples,
-        options={"maxiter": s.maxiter},
-        sequential=q > 1,
-        # botorch re-runs every restart from new starting points when any restart
-        # warns, and keeps only the second run; the MC log-EI surface ends many line
-        # searches "ABNORMAL", so the retry doubled the ask time for nothing
-        retry_on_optimization_warning=False,
-    )
-    return scaled.unscale(X) if scaled else X
+    return target.unscale(X) if scales is not None else X
 
 
 def _screened_multistart(

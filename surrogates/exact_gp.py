@@ -39,7 +39,7 @@ from linear_operator.operators import DenseLinearOperator
 from linear_operator.utils.cholesky import psd_safe_cholesky
 from torch import Tensor
 
-__all__ = ["FastMixedSingleTaskGP", "FastSingleTaskGP", "fast_mll_loss", "sq_dist"]
+__all__ = ["FastMixedSingleTaskGP", "FastSingleTaskGP", "fast_mll_loss", "rbf", "sq_dist"]
 
 
 #: Up to this many ``a x b x d`` differences, squared distances are summed from
@@ -68,6 +68,11 @@ def sq_dist(A: Tensor, B: Tensor, same: bool = False) -> Tensor:
     if same:
         d2 = d2 - torch.diag_embed(d2.diagonal(dim1=-2, dim2=-1))
     return d2
+
+
+def rbf(A: Tensor, B: Tensor, lengthscale: Tensor, same: bool = False) -> Tensor:
+    """ARD RBF kernel ``exp(-|a - b|^2 / 2)`` on inputs divided by ``lengthscale`` (``1 x d``)."""
+    return sq_dist(A / lengthscale, B / lengthscale, same=same).mul(-0.5).exp()
 
 
 class _FastPrediction:
@@ -120,8 +125,7 @@ class _FastPrediction:
         """Dense ``k(A, B)`` (``batch x a x b``); an ARD RBF kernel is evaluated directly."""
         k = self.covar_module
         if type(k) is RBFKernel and k.active_dims is None:
-            ls = k.lengthscale.detach()  # 1 x d; gradients flow to the inputs only
-            return sq_dist(A / ls, B / ls).mul(-0.5).exp()
+            return rbf(A, B, k.lengthscale.detach())  # gradients flow to the inputs only
         with lazily_evaluate_kernels(False):
             return k(A, B).to_dense()
 
@@ -289,8 +293,7 @@ def fast_mll_loss(model: Any) -> Any:
     log_2pi = torch.log(torch.tensor(2 * torch.pi, dtype=X.dtype))
 
     def loss() -> Tensor:
-        Z = X / base.lengthscale
-        K = sq_dist(Z, Z, same=True).mul(-0.5).exp()
+        K = rbf(X, X, base.lengthscale, same=True)
         if base is not covar:
             K = K * covar.outputscale
         K = K + model.likelihood.noise * eye
