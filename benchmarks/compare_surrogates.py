@@ -39,6 +39,13 @@ Run from the repository root::
 ``--quick``: one seed, gp only (unless ``--surrogates``), 8/8/16 evaluations
 and a small acquisition-optimizer budget -- it checks the plumbing, its numbers
 mean nothing. Torch threads per process default to ``cpu_count // workers``.
+
+Resuming: every finished run is appended to a run log
+(``compare_surrogates.runs.jsonl`` beside the output, ``--log``), and the same
+command run again skips the runs it finds there, so a run of several hours can
+be stopped and continued, or split over machines (append the other machine's
+log to this one; each record names its host, and the tables say which
+machine measured which seconds). ``--fresh`` starts a new log.
 """
 
 from __future__ import annotations
@@ -46,7 +53,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -55,29 +61,39 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(_REPO_ROOT) not in sys.path:  # run as a script: make `bayesopt` and `benchmarks` importable
     sys.path.insert(0, str(_REPO_ROOT))
 
-from benchmarks.compare_optuna import Session, summarize  # noqa: E402
+from benchmarks.compare_optuna import Session  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
+    RunLog,
     add_parallel_arguments,
     configure_threads,
     default_threads,
+    host_info,
     write_document,
+)
+from benchmarks.surrogate_summary import (  # noqa: E402  (re-exported)
+    auto_gaps,
+    format_markdown,
+    format_table,
+    regret_at,
+    report,
+    summarize_runs,
 )
 
 __all__ = [
     "DEFAULT_BUDGETS",
     "QUICK_BUDGETS",
     "REDUCED",
+    "RUN_KEY",
     "SurrogateSession",
     "auto_gaps",
     "format_markdown",
     "format_table",
     "main",
+    "regret_at",
     "run_one",
     "summarize_runs",
 ]
@@ -95,6 +111,10 @@ REDUCED: dict[str, Any] = {
 #: Acquisition-optimizer budget of ``--quick`` (``acquisitions.optimize.OptimizerSettings``).
 QUICK_SETTINGS: dict[str, Any] = {"num_restarts": 2, "raw_samples": 64, "maxiter": 50}
 ACQUISITION = "qlognei"
+#: Record fields that identify a run in the run log (a rerun skips logged runs).
+RUN_KEY = ("task", "surrogate", "seed", "budget", "options", "settings")
+#: Rough cost of a run per evaluation relative to ``gp``: the costly runs start first.
+RELATIVE_COST: dict[str, float] = {"hmc_bnn": 100.0, "auto": 10.0, "dkl": 4.0, "ensemble": 4.0}
 DEFAULT_OUTPUT = _REPO_ROOT / "benchmarks" / "results" / "compare_surrogates.json"
 
 
@@ -170,10 +190,10 @@ def run_one(
 
     Returns:
         ``task``, ``surrogate`` (also as ``optimizer``), ``seed``, ``budget``,
-        ``options``, ``best_value``, ``optimal_value``, ``regret``,
-        ``regret_curve`` (best so far after each evaluation), ``values``,
-        ``ask_seconds``, ``ask_cpu_seconds``, ``attrs`` (per ask) and
-        ``wall_seconds``.
+        ``options``, ``settings``, ``best_value``, ``optimal_value``,
+        ``regret``, ``regret_curve`` (best so far after each evaluation),
+        ``values``, ``ask_seconds``, ``ask_cpu_seconds``, ``attrs`` (per ask),
+        ``wall_seconds`` and ``host`` (``harness.host_info``).
     """
     from benchmarks import make_task
 
@@ -202,6 +222,7 @@ def run_one(
         "seed": seed,
         "budget": budget,
         "options": dict(options or {}),
+        "settings": dict(settings) if settings else None,
         "best_value": best,
         "optimal_value": float(task.optimal_value),
         "regret": curve[-1],
@@ -211,122 +232,8 @@ def run_one(
         "ask_cpu_seconds": session.ask_cpu_seconds,
         "attrs": session.attrs,
         "wall_seconds": time.perf_counter() - start,
+        "host": host_info(),
     }
-
-
-# --------------------------------------------------------------------------- summaries
-
-
-def summarize_runs(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per (task, surrogate): regret quantiles over seeds and seconds per model-based ask.
-
-    Args:
-        records: Outputs of ``run_one``.
-
-    Returns:
-        The rows of ``compare_optuna.summarize`` (``regret_median``,
-        ``regret_q25``, ``regret_q75``, ``ask_seconds_median`` over all asks,
-        ...) with ``surrogate``, ``model_ask_seconds_median`` and
-        ``model_ask_cpu_seconds_median`` (asks whose point came from the model;
-        ``nan`` if none did), ``n_model_asks``, ``n_fallbacks``,
-        ``wall_seconds_median`` (per run) and, for ``auto``, ``surrogates_used``
-        (how often it chose each surrogate) added.
-    """
-    rows = summarize(records)
-    for row in rows:
-        recs = [
-            r for r in records if (r["task"], r["optimizer"]) == (row["task"], row["optimizer"])
-        ]
-        model = [
-            (s, c)
-            for r in recs
-            for s, c, a in zip(r["ask_seconds"], r["ask_cpu_seconds"], r["attrs"])
-            if a.get("source") == "model"
-        ]
-        row["surrogate"] = row["optimizer"]
-        row["n_model_asks"] = len(model)
-        row["model_ask_seconds_median"] = (
-            statistics.median(s for s, _ in model) if model else math.nan
-        )
-        row["model_ask_cpu_seconds_median"] = (
-            statistics.median(c for _, c in model) if model else math.nan
-        )
-        row["n_fallbacks"] = sum(a.get("source") == "fallback" for r in recs for a in r["attrs"])
-        # auto records its choice per proposal as ``surrogate_used``
-        used = [a["surrogate_used"] for r in recs for a in r["attrs"] if "surrogate_used" in a]
-        if used:
-            row["surrogates_used"] = {k: used.count(k) for k in sorted(set(used))}
-        row["wall_seconds_median"] = statistics.median(r["wall_seconds"] for r in recs)
-    return rows
-
-
-def regret_at(records: Sequence[Mapping[str, Any]], task: str, budget: int) -> dict[str, float]:
-    """Median best-so-far regret after ``budget`` evaluations, per surrogate, on ``task``.
-
-    Only runs of at least ``budget`` evaluations count.
-    """
-    by: dict[str, list[float]] = {}
-    for r in records:
-        if r["task"] == task and r["budget"] >= budget:
-            by.setdefault(r["surrogate"], []).append(r["regret_curve"][budget - 1])
-    return {name: float(np.median(v)) for name, v in by.items()}
-
-
-def auto_gaps(rows: Sequence[Mapping[str, Any]], floor: float = 1e-12) -> dict[str, dict]:
-    """Per task: ``log10`` of auto's median regret minus that of the best single surrogate.
-
-    Regrets are floored at ``floor`` before the logarithm (an exact optimum has
-    regret 0). Tasks without an ``auto`` row or without another surrogate are
-    left out. A positive gap means auto is worse.
-    """
-    out: dict[str, dict] = {}
-    for task in dict.fromkeys(r["task"] for r in rows):
-        task_rows = {r["surrogate"]: r for r in rows if r["task"] == task}
-        if "auto" not in task_rows or len(task_rows) < 2:
-            continue
-        singles = {k: v["regret_median"] for k, v in task_rows.items() if k != "auto"}
-        best = min(singles, key=singles.get)
-        gap = math.log10(max(task_rows["auto"]["regret_median"], floor)) - math.log10(
-            max(singles[best], floor)
-        )
-        out[task] = {"best_single": best, "log10_gap": gap}
-    return out
-
-
-def _fmt(x: float) -> str:
-    return "nan" if math.isnan(x) else f"{x:.3g}"
-
-
-def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """The summary rows as a fixed-width text table."""
-    header = (
-        f"{'task':<14} {'surrogate':<10} {'evals':>5} {'seeds':>5} {'regret med':>11} "
-        f"{'IQR (q25..q75)':>21} {'s/ask':>8} {'cpu s/ask':>9} {'fallbacks':>9}"
-    )
-    lines = [header, "-" * len(header)]
-    for r in rows:
-        iqr = f"{r['regret_q25']:.2e}..{r['regret_q75']:.2e}"
-        lines.append(
-            f"{r['task']:<14} {r['surrogate']:<10} {r['budget']:>5d} {r['n_seeds']:>5d} "
-            f"{r['regret_median']:>11.3e} {iqr:>21} {_fmt(r['model_ask_seconds_median']):>8} "
-            f"{_fmt(r['model_ask_cpu_seconds_median']):>9} {r['n_fallbacks']:>9d}"
-        )
-    return "\n".join(lines)
-
-
-def format_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
-    """The summary rows as a Markdown table (the README's format)."""
-    lines = [
-        "| task | surrogate | evals | seeds | median regret | IQR | s/ask (model) | fallbacks |",
-        "|---|---|---:|---:|---:|---|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['task']} | {r['surrogate']} | {r['budget']} | {r['n_seeds']} "
-            f"| {r['regret_median']:.2e} | {r['regret_q25']:.2e} .. {r['regret_q75']:.2e} "
-            f"| {_fmt(r['model_ask_seconds_median'])} | {r['n_fallbacks']} |"
-        )
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- CLI
@@ -401,6 +308,18 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="smoke test: 1 seed, gp, a few evaluations, small acquisition-optimizer budget",
     )
+    parser.add_argument(
+        "--log",
+        type=Path,
+        default=None,
+        help="run log (JSON lines): finished runs are appended, and a rerun skips the runs "
+        "it finds there (default: the output path with suffix .runs.jsonl)",
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start a new run log (the old one is renamed to .jsonl.old) instead of resuming",
+    )
     add_parallel_arguments(
         parser, DEFAULT_OUTPUT, "JSON output path; the Markdown tables go beside it"
     )
@@ -411,6 +330,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.tasks = args.tasks or list(DEFAULT_BUDGETS)
     args.seeds = args.seeds if args.seeds is not None else ([0] if args.quick else list(range(10)))
     args.reduced = REDUCED["surrogates"] if args.reduced is None else args.reduced
+    args.log = args.log or args.output.with_suffix(".runs.jsonl")
     if args.budget is not None and args.budget < 1:
         parser.error(f"--budget must be at least 1, got {args.budget}")
     if args.workers < 1:
@@ -460,6 +380,19 @@ def _jobs(args: argparse.Namespace) -> list[tuple]:
     return jobs
 
 
+def _job_fields(job: tuple) -> dict[str, Any]:
+    """A job tuple as the record fields of ``RUN_KEY``."""
+    task, surrogate, seed, budget, options, settings = job
+    return {
+        "task": task,
+        "surrogate": surrogate,
+        "seed": seed,
+        "budget": budget,
+        "options": dict(options or {}),
+        "settings": dict(settings) if settings else None,
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the comparison, print the tables, write the JSON and the Markdown.
 
@@ -486,13 +419,26 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             flush=True,
         )
 
+    log = RunLog(args.log, RUN_KEY)
+    if args.fresh and args.log.exists():
+        args.log.replace(args.log.with_suffix(".jsonl.old"))
+    logged = log.load()
+    records = [logged[k] for k in map(log.key, map(_job_fields, jobs)) if k in logged]
+    todo = [job for job in jobs if log.key(_job_fields(job)) not in logged]
+    if records:
+        print(f"resuming: {len(records)} runs found in {args.log}, {len(todo)} to run", flush=True)
+
+    def finished(record: dict[str, Any]) -> None:
+        log.append(record)
+        records.append(record)
+        _report_progress(record)
+
     start = time.perf_counter()
-    records: list[dict[str, Any]] = []
-    if args.workers == 1:
-        init_worker(threads, args.surrogates)
-        for job in jobs:
-            records.append(run_one(*job))
-            _report_progress(records[-1])
+    if args.workers == 1 or len(todo) <= 1:
+        if todo:
+            init_worker(threads, args.surrogates)
+        for job in todo:
+            finished(run_one(*job))
     else:
         with ProcessPoolExecutor(
             max_workers=args.workers,
@@ -500,11 +446,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             initializer=init_worker,
             initargs=(threads, args.surrogates),
         ) as pool:
-            # The slow surrogates first, so they do not finish alone at the end.
-            order = sorted(jobs, key=lambda j: (j[1] not in reduced, -j[3]))
+            # The costly runs first, so they do not finish alone at the end.
+            order = sorted(todo, key=lambda j: -RELATIVE_COST.get(j[1], 1.0) * j[3])
             for future in as_completed([pool.submit(run_one, *job) for job in order]):
-                records.append(future.result())
-                _report_progress(records[-1])
+                finished(future.result())
     total = time.perf_counter() - start
 
     order = {name: i for i, name in enumerate(args.surrogates)}
@@ -523,7 +468,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if reduced and args.reduced_budgets[task] < args.budgets[task]
     }
     gaps = auto_gaps(rows)
-    text = _report(rows, at_reduced, gaps, reduced)
+    text = report(rows, at_reduced, gaps, reduced)
     print()
     print(text)
     print(f"\ntotal wall time {total:.1f} s")
@@ -549,6 +494,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "torch_threads": threads,
             "torch_version": torch.__version__,
             "total_wall_seconds": total,
+            "log": str(args.log),
+            "runs_resumed": len(jobs) - len(todo),
         },
         "summary": rows,
         "at_reduced_budget": at_reduced,
@@ -557,38 +504,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     }
     write_document(document, args.output)
     md = args.output.with_suffix(".md")
-    md.write_text(_report(rows, at_reduced, gaps, reduced, markdown=True) + "\n")
+    md.write_text(report(rows, at_reduced, gaps, reduced, markdown=True) + "\n")
     print(f"wrote {md}")
     return document
-
-
-def _report(
-    rows: Sequence[Mapping[str, Any]],
-    at_reduced: Mapping[str, Any],
-    gaps: Mapping[str, Any],
-    reduced: Sequence[str],
-    markdown: bool = False,
-) -> str:
-    """The main table, the reduced-budget comparison and auto's gaps, as text or Markdown."""
-    parts = [format_markdown(rows) if markdown else format_table(rows)]
-    if reduced:
-        parts.append(
-            f"{', '.join(reduced)}: fewer seeds and evaluations (see the evals and seeds "
-            "columns); the comparison at their budget, same seeds, best-so-far regret:"
-        )
-        for task, entry in at_reduced.items():
-            cells = ", ".join(f"{k} {v:.2e}" for k, v in entry["regret_median"].items())
-            parts.append(f"  {task} @ {entry['budget']} evals: {cells}")
-    for r in rows:
-        if "surrogates_used" in r:
-            parts.append(f"{r['surrogate']} on {r['task']} chose: {r['surrogates_used']}")
-    for task, gap in gaps.items():
-        verdict = "within" if gap["log10_gap"] <= 0.3 else "NOT within"
-        parts.append(
-            f"auto on {task}: log10 median-regret gap to the best single surrogate "
-            f"({gap['best_single']}) {gap['log10_gap']:+.2f} ({verdict} 0.3)"
-        )
-    return "\n\n".join(parts) if markdown else "\n".join(parts)
 
 
 def _report_progress(rec: Mapping[str, Any]) -> None:

@@ -3,7 +3,9 @@
 The comparison scripts (``compare_optuna``, ``compare_surrogates``,
 ``compare_acquisitions``, ``ask_latency``) run seeds in worker processes that
 must not oversubscribe the cores, take the same ``--workers``/``--threads``/
-``--output`` options, and write their results as one JSON document.
+``--output`` options, and write their results as one JSON document. Long
+runs keep a ``RunLog`` of their finished runs so that a rerun (or a run on
+another machine, its log appended) skips what is done.
 """
 
 from __future__ import annotations
@@ -11,10 +13,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parallel_arguments", "configure_threads", "default_threads", "write_document"]
+__all__ = [
+    "RunLog",
+    "add_parallel_arguments",
+    "configure_threads",
+    "default_threads",
+    "host_info",
+    "write_document",
+]
 
 
 def configure_threads(threads: int) -> int:
@@ -71,3 +82,64 @@ def write_document(document: dict[str, Any], path: Path) -> dict[str, Any]:
     path.write_text(json.dumps(document, indent=1))
     print(f"wrote {path}")
     return document
+
+
+def host_info() -> dict[str, Any]:
+    """Where a run ran: machine name, CPU count, torch and Python versions.
+
+    Seconds measured on different machines are not comparable; records carry this.
+    """
+    import torch
+
+    return {
+        "node": platform.node(),
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__.split("+")[0],
+        "python": platform.python_version(),
+    }
+
+
+class RunLog:
+    """Finished runs as JSON lines, appended as each run ends and read back on a rerun.
+
+    A run is identified by ``key_fields`` of its record (task, method, seed,
+    budget, options, ...); a rerun of the same command loads the records whose
+    keys it asks for instead of running them again. Logs from other machines
+    can be appended to the file (``cat other.jsonl >> log``); a line cut off
+    by a killed process is skipped with a warning.
+
+    Args:
+        path: The ``.jsonl`` file (created with its folder on the first append).
+        key_fields: Record fields that identify a run.
+    """
+
+    def __init__(self, path: Path, key_fields: tuple[str, ...]) -> None:
+        self.path = Path(path)
+        self.key_fields = key_fields
+
+    def key(self, record: Mapping[str, Any]) -> str:
+        """The identity of a run: its key fields as canonical JSON."""
+        return json.dumps([record.get(f) for f in self.key_fields], sort_keys=True)
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        """Key -> record of every complete line (the last wins where a key repeats)."""
+        out: dict[str, dict[str, Any]] = {}
+        if not self.path.exists():
+            return out
+        for number, line in enumerate(self.path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                print(f"warning: {self.path}:{number} is not a complete record; ignored")
+                continue
+            out[self.key(record)] = record
+        return out
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        """Add one finished run (one line, flushed at once)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()

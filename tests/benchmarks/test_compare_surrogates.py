@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from benchmarks import compare_surrogates as cs
+from benchmarks.harness import RunLog
 from surrogates import available_surrogates
 
 
@@ -44,6 +45,40 @@ def test_workers_reproduce_the_serial_run(tmp_path):
     serial = cs.main([*argv, "--quick", "--output", str(tmp_path / "a.json")])
     parallel = cs.main([*argv, "--quick", "--workers", "2", "--output", str(tmp_path / "b.json")])
     assert [r["values"] for r in serial["runs"]] == [r["values"] for r in parallel["runs"]]
+    # Rerun with one more seed: the two logged runs are read back, one new run is made.
+    more = cs.main(
+        [*argv, "--seeds", "0", "1", "2", "--quick", "--output", str(tmp_path / "a.json")]
+    )
+    assert more["config"]["runs_resumed"] == 2 and [r["seed"] for r in more["runs"]] == [0, 1, 2]
+    assert [r["values"] for r in more["runs"][:2]] == [r["values"] for r in serial["runs"]]
+    assert len((tmp_path / "a.runs.jsonl").read_text().splitlines()) == 3
+    fresh = cs.main([*argv, "--quick", "--fresh", "--output", str(tmp_path / "a.json")])
+    assert fresh["config"]["runs_resumed"] == 0
+    assert (tmp_path / "a.runs.jsonl.old").exists()
+
+
+def test_run_log_keys_skip_cut_lines_and_take_other_machines_logs(tmp_path, capsys):
+    log = RunLog(tmp_path / "runs.jsonl", ("task", "seed", "options"))
+    log.append({"task": "t", "seed": 0, "options": {"a": 1, "b": 2}, "regret": 1.0})
+    log.append({"task": "t", "seed": 1, "options": {}, "regret": 2.0})
+    with log.path.open("a") as f:  # another machine's log appended, then a line cut off
+        f.write(json.dumps({"task": "t", "seed": 0, "options": {"b": 2, "a": 1}, "regret": 0.5}))
+        f.write('\n{"task": "t", "se')
+    loaded = log.load()
+    assert "not a complete record" in capsys.readouterr().out
+    assert len(loaded) == 2  # option order does not make another run; the last record wins
+    assert loaded[log.key({"task": "t", "seed": 0, "options": {"a": 1, "b": 2}})]["regret"] == 0.5
+    assert RunLog(tmp_path / "none.jsonl", ("task",)).load() == {}
+
+
+def test_the_report_names_the_machines_when_runs_ran_on_several():
+    records = [_record("t", "gp", s, [2.0, 1.0]) for s in range(2)]
+    records[0]["host"] = {"node": "big", "cpus": 16, "torch": "2.11.0"}
+    rows = cs.summarize_runs(records)
+    assert rows[0]["hosts"] == ["big (16 CPUs, torch 2.11.0)", "unrecorded"]
+    text = cs.report(rows, {}, {}, [])
+    assert "several machines" in text and "big (16 CPUs, torch 2.11.0): gp/t" in text
+    assert "several machines" not in cs.report(cs.summarize_runs(records[1:]), {}, {}, [])
 
 
 def test_default_protocol_and_the_reduced_surrogates():
@@ -127,6 +162,6 @@ def test_summaries_regret_at_a_budget_and_autos_gap():
     assert cs.auto_gaps([r for r in rows if r["surrogate"] != "auto"]) == {}
     table = cs.format_table(rows)
     assert "IQR" in table and "hmc_bnn" in table
-    report = cs._report(rows, {}, gaps, [])
+    report = cs.report(rows, {}, gaps, [])
     assert "auto on t chose: {'gp': 2, 'ibnn': 1}" in report and "NOT within 0.3" in report
     assert cs.format_markdown(rows).count("\n") == len(rows) + 1
