@@ -25,4 +25,6 @@ def test_config_group_matches_registry(group, names, make):
         cfg = OmegaConf.to_container(OmegaConf.load(path))
         name = cfg.pop("name")
         assert name == path.stem
+        if group == "surrogate":  # every surrogate honours `device` (issue 3); its config says so
+            assert cfg.get("device") == "cpu", path.name
         assert make(name, **cfg).name == name  # the config's options are valid
