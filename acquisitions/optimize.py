@@ -82,8 +82,6 @@ class OptimizerSettings:
             ask at 200 observations (6-D) from 0.15 s to 0.10 s with the same
             regret (``benchmarks/compare_optuna.py``, 10 seeds).
         survivors: Restarts kept after the screening iterations.
-        sample_around_best: Also screen perturbations of the best evaluated
-            points as starting points (sharpens local convergence).
         candidate_subset: Score at most this many points of a finite domain
             per proposal, a seeded random subset of those not yet tried (all
             when ``None``); in the coordinate search of mixed domains, the
@@ -99,7 +97,6 @@ class OptimizerSettings:
     maxiter: int = 200
     screen_iterations: int | None = 10
     survivors: int = 3
-    sample_around_best: bool = True
     candidate_subset: int | None = None
     allow_repeats: bool = False
 
@@ -112,10 +109,6 @@ class OptimizerSettings:
                 raise ValueError(f"{name}: expected a positive integer, got {n!r}.")
         if not isinstance(self.allow_repeats, bool):
             raise TypeError(f"allow_repeats: expected a bool, got {self.allow_repeats!r}.")
-
-    def options(self) -> dict[str, object]:
-        """Options for botorch's gradient-based optimizers."""
-        return {"maxiter": self.maxiter, "sample_around_best": self.sample_around_best}
 
 
 def _n_combinations(domain: Domain) -> float:
