@@ -216,13 +216,8 @@ def run_one(
         best = value if math.isnan(best) else pick(best, value)
         curve.append(float(task.regret(best)))
     return {
-        "task": task_name,
-        "surrogate": surrogate,
+        **_job_fields((task_name, surrogate, seed, budget, options, settings)),
         "optimizer": surrogate,
-        "seed": seed,
-        "budget": budget,
-        "options": dict(options or {}),
-        "settings": dict(settings) if settings else None,
         "best_value": best,
         "optimal_value": float(task.optimal_value),
         "regret": curve[-1],
