@@ -506,7 +506,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 def _report_progress(rec: Mapping[str, Any]) -> None:
     print(
-        f"  {rec['task']:<14} {rec['surrogate']:<10} seed {rec['seed']:>2}: "
+        f"  {rec['task']:<14} {rec['surrogate']:<13} seed {rec['seed']:>2}: "
         f"regret {rec['regret']:.3e}  ({rec['wall_seconds']:.1f} s)",
         flush=True,
     )
