@@ -94,6 +94,7 @@ __all__ = [
     "format_table",
     "main",
     "regret_at",
+    "report",
     "run_one",
     "summarize_runs",
 ]
