@@ -419,8 +419,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.fresh and args.log.exists():
         args.log.replace(args.log.with_suffix(".jsonl.old"))
     logged = log.load()
-    records = [logged[k] for k in map(log.key, map(_job_fields, jobs)) if k in logged]
-    todo = [job for job in jobs if log.key(_job_fields(job)) not in logged]
+    keys = [log.key(_job_fields(job)) for job in jobs]
+    records = [logged[k] for k in keys if k in logged]
+    todo = [job for job, k in zip(jobs, keys, strict=True) if k not in logged]
     if records:
         print(f"resuming: {len(records)} runs found in {args.log}, {len(todo)} to run", flush=True)
 

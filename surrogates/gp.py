@@ -133,6 +133,9 @@ def loo_log_density(model: SingleTaskGP) -> float:
 #: correlate ``exp(-1/m)``. botorch's ``MixedSingleTaskGP`` has none, and on
 #: NAS-Bench-201 (6 categoricals) maximum likelihood drove 4 of 6 lengthscales to
 #: 0.004: every architecture uncorrelated with the others, the search random.
+#: Its known cost: a column whose levels differ tenfold in the objective
+#: (``hpo_lasso_diabetes``'s ``fit_intercept``) stays correlated across them,
+#: and that task's regret got worse (docs/results.md).
 CATEGORICAL_LENGTHSCALE_PRIOR = (0.0, 1.0)
 
 
