@@ -51,7 +51,7 @@ from benchmarks.compare_optuna import (  # noqa: E402
     load_task,
     open_session,
 )
-from benchmarks.harness import write_document  # noqa: E402
+from benchmarks.harness import Column, text_table, write_document  # noqa: E402
 
 __all__ = ["DEFAULT_SIZES", "design_points", "main", "time_asks"]
 
@@ -264,23 +264,27 @@ def _bayesopt_proposal_threads() -> int | str:
 
 def format_table(results: Sequence[Mapping[str, Any]], optimizers: Sequence[str]) -> str:
     """Median seconds per ask: one line per size; wall-clock and CPU columns per optimizer."""
-    cols = [
-        (name, key)
+    by_size: dict[int, dict[str, Mapping[str, Any]]] = {}
+    for r in results:
+        by_size.setdefault(r["n_observations"], {})[r["optimizer"]] = r
+
+    def seconds(name: str, key: str) -> Column:
+        label = f"{name} {'wall' if key == 'ask_seconds_median' else 'cpu'}"
+
+        def cell(row: Mapping[str, Any]) -> str:
+            found = row["by"].get(name)
+            return f"{found[key]:.3f}" if found else "-"
+
+        return (label, ">", cell)
+
+    columns: list[Column] = [("observations", ">", lambda row: str(row["n"]))]
+    columns += [
+        seconds(name, key)
         for key in ("ask_seconds_median", "ask_cpu_seconds_median")
         for name in optimizers
     ]
-    labels = [f"{name} {'wall' if key == 'ask_seconds_median' else 'cpu'}" for name, key in cols]
-    width = max(12, *(len(label) for label in labels))
-    header = f"{'observations':>12} " + " ".join(f"{label:>{width}}" for label in labels)
-    lines = ["median seconds per ask", header, "-" * len(header)]
-    by_key = {(r["n_observations"], r["optimizer"]): r for r in results}
-    for n in dict.fromkeys(r["n_observations"] for r in results):
-        cells = []
-        for name, key in cols:
-            row = by_key.get((n, name))
-            cells.append(f"{row[key]:>{width}.3f}" if row else f"{'-':>{width}}")
-        lines.append(f"{n:>12d} " + " ".join(cells))
-    return "\n".join(lines)
+    rows = [{"n": n, "by": by_name} for n, by_name in by_size.items()]
+    return text_table(columns, rows, title="median seconds per ask")
 
 
 if __name__ == "__main__":

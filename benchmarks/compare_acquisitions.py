@@ -38,9 +38,11 @@ if str(_REPO_ROOT) not in sys.path:  # run as a script: make `bayesopt` and `ben
     sys.path.insert(0, str(_REPO_ROOT))
 
 from benchmarks.harness import (  # noqa: E402
+    Column,
     add_parallel_arguments,
     configure_threads,
     default_threads,
+    text_table,
     write_document,
 )
 
@@ -124,17 +126,21 @@ def summarize(records: Sequence[Mapping[str, Any]], baseline: str = "ei") -> lis
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """A plain-text table of ``summarize``'s rows."""
-    head = f"{'acquisition':14s} {'seeds':>5s} {'regret med':>11s} {'q25':>9s} {'q75':>9s}"
-    head += f" {'s/ask':>6s}  paired vs ei (wins, p)"
-    lines = [head, "-" * len(head)]
-    for r in rows:
+
+    def paired(r: Mapping[str, Any]) -> str:
         vs = r.get("vs")
-        paired = f"{vs['wins']}/{vs['seeds']}, p={vs['p_value']:.3f}" if vs else ""
-        lines.append(
-            f"{r['acquisition']:14s} {r['seeds']:5d} {r['median']:11.3e} {r['q25']:9.2e} "
-            f"{r['q75']:9.2e} {r['seconds_per_ask']:6.2f}  {paired}"
-        )
-    return "\n".join(lines)
+        return f"{vs['wins']}/{vs['seeds']}, p={vs['p_value']:.3f}" if vs else ""
+
+    columns: list[Column] = [
+        ("acquisition", "<", lambda r: r["acquisition"]),
+        ("seeds", ">", lambda r: str(r["seeds"])),
+        ("regret med", ">", lambda r: f"{r['median']:.3e}"),
+        ("q25", ">", lambda r: f"{r['q25']:.2e}"),
+        ("q75", ">", lambda r: f"{r['q75']:.2e}"),
+        ("s/ask", ">", lambda r: f"{r['seconds_per_ask']:.2f}"),
+        ("paired vs ei (wins, p)", "<", paired),
+    ]
+    return text_table(columns, rows)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -61,9 +61,11 @@ if str(_REPO_ROOT) not in sys.path:  # run as a script: make `bayesopt` and `ben
 
 from benchmarks.baselines import optuna_distributions  # noqa: E402  (shared with the runner)
 from benchmarks.harness import (  # noqa: E402  (re-exported: older scripts import them from here)
+    Column,
     add_parallel_arguments,
     configure_threads,
     default_threads,
+    text_table,
     write_document,
 )
 
@@ -399,20 +401,19 @@ def summarize(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """The summary rows as a fixed-width text table."""
-    header = (
-        f"{'task':<10} {'optimizer':<11} {'evals':>5} {'seeds':>5} "
-        f"{'regret med':>11} {'q25':>10} {'q75':>10} {'s/ask med':>10} {'s/ask mean':>10} "
-        f"{'cpu s/ask':>10}"
-    )
-    lines = [header, "-" * len(header)]
-    for r in rows:
-        lines.append(
-            f"{r['task']:<10} {r['optimizer']:<11} {r['budget']:>5d} {r['n_seeds']:>5d} "
-            f"{r['regret_median']:>11.3e} {r['regret_q25']:>10.3e} {r['regret_q75']:>10.3e} "
-            f"{r['ask_seconds_median']:>10.4f} {r['ask_seconds_mean']:>10.4f} "
-            f"{r['ask_cpu_seconds_median']:>10.4f}"
-        )
-    return "\n".join(lines)
+    columns: list[Column] = [
+        ("task", "<", lambda r: r["task"]),
+        ("optimizer", "<", lambda r: r["optimizer"]),
+        ("evals", ">", lambda r: str(r["budget"])),
+        ("seeds", ">", lambda r: str(r["n_seeds"])),
+        ("regret med", ">", lambda r: f"{r['regret_median']:.3e}"),
+        ("q25", ">", lambda r: f"{r['regret_q25']:.3e}"),
+        ("q75", ">", lambda r: f"{r['regret_q75']:.3e}"),
+        ("s/ask med", ">", lambda r: f"{r['ask_seconds_median']:.4f}"),
+        ("s/ask mean", ">", lambda r: f"{r['ask_seconds_mean']:.4f}"),
+        ("cpu s/ask", ">", lambda r: f"{r['ask_cpu_seconds_median']:.4f}"),
+    ]
+    return text_table(columns, rows)
 
 
 # --------------------------------------------------------------------------- CLI

@@ -3,7 +3,8 @@
 The comparison scripts (``compare_optuna``, ``compare_surrogates``,
 ``compare_acquisitions``, ``ask_latency``) run seeds in worker processes that
 must not oversubscribe the cores, take the same ``--workers``/``--threads``/
-``--output`` options, and write their results as one JSON document. Long
+``--output`` options, write their results as one JSON document and print
+them as a fixed-width ``text_table``. Long
 runs keep a ``RunLog`` of their finished runs so that a rerun (or a run on
 another machine, its log appended) skips what is done.
 """
@@ -14,18 +15,24 @@ import argparse
 import json
 import os
 import platform
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "Column",
     "RunLog",
     "add_parallel_arguments",
     "configure_threads",
     "default_threads",
     "host_info",
+    "text_table",
     "write_document",
 ]
+
+#: One column of a ``text_table``: its title, ``"<"`` (left) or ``">"`` (right)
+#: alignment, and the function that renders a row's cell.
+Column = tuple[str, str, Callable[[Mapping[str, Any]], str]]
 
 
 def configure_threads(threads: int) -> int:
@@ -143,3 +150,32 @@ class RunLog:
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
             f.flush()
+
+
+def text_table(
+    columns: Sequence[Column], rows: Sequence[Mapping[str, Any]], title: str | None = None
+) -> str:
+    """Rows as a fixed-width text table: a header, a rule, one line per row.
+
+    Each column is as wide as its title or its widest cell, so that no cell
+    pushes the columns after it out of line.
+
+    Args:
+        columns: ``(title, align, cell)`` per column; ``cell(row)`` renders a cell.
+        rows: The rows, in order.
+        title: An optional line above the header.
+
+    Returns:
+        The table, lines joined by newlines (no trailing newline).
+    """
+    cells = [[cell(row) for _, _, cell in columns] for row in rows]
+    titles = [head for head, _, _ in columns]
+    widths = [max([len(t)] + [len(texts[i]) for texts in cells]) for i, t in enumerate(titles)]
+    aligns = [align for _, align, _ in columns]
+
+    def line(texts: Sequence[str]) -> str:
+        return " ".join(f"{t:{a}{w}}" for t, a, w in zip(texts, aligns, widths)).rstrip()
+
+    header = line(titles)
+    lines = ([title] if title else []) + [header, "-" * len(header)]
+    return "\n".join(lines + [line(texts) for texts in cells])

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.compare_optuna import summarize
+from benchmarks.harness import Column, text_table
 
 __all__ = [
     "auto_gaps",
@@ -119,19 +120,18 @@ def _fmt(x: float) -> str:
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """The summary rows as a fixed-width text table."""
-    header = (
-        f"{'task':<14} {'surrogate':<13} {'evals':>5} {'seeds':>5} {'regret med':>11} "
-        f"{'IQR (q25..q75)':>21} {'s/ask':>8} {'cpu s/ask':>9} {'fallbacks':>9}"
-    )
-    lines = [header, "-" * len(header)]
-    for r in rows:
-        iqr = f"{r['regret_q25']:.2e}..{r['regret_q75']:.2e}"
-        lines.append(
-            f"{r['task']:<14} {r['surrogate']:<13} {r['budget']:>5d} {r['n_seeds']:>5d} "
-            f"{r['regret_median']:>11.3e} {iqr:>21} {_fmt(r['model_ask_seconds_median']):>8} "
-            f"{_fmt(r['model_ask_cpu_seconds_median']):>9} {r['n_fallbacks']:>9d}"
-        )
-    return "\n".join(lines)
+    columns: list[Column] = [
+        ("task", "<", lambda r: r["task"]),
+        ("surrogate", "<", lambda r: r["surrogate"]),
+        ("evals", ">", lambda r: str(r["budget"])),
+        ("seeds", ">", lambda r: str(r["n_seeds"])),
+        ("regret med", ">", lambda r: f"{r['regret_median']:.3e}"),
+        ("IQR (q25..q75)", ">", lambda r: f"{r['regret_q25']:.2e}..{r['regret_q75']:.2e}"),
+        ("s/ask", ">", lambda r: _fmt(r["model_ask_seconds_median"])),
+        ("cpu s/ask", ">", lambda r: _fmt(r["model_ask_cpu_seconds_median"])),
+        ("fallbacks", ">", lambda r: str(r["n_fallbacks"])),
+    ]
+    return text_table(columns, rows)
 
 
 def format_markdown(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.harness import Column, text_table
+
 __all__ = [
     "BASELINE",
     "format_markdown",
@@ -248,19 +250,19 @@ def _versus(row: Mapping[str, Any]) -> str:
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """The summary rows as a fixed-width text table."""
-    header = (
-        f"{'task':<17} {'method':<18} {'evals':>5} {'seeds':>5} {'regret med':>10} "
-        f"{'q25..q75':>13} {'top %':>6} {'optimum':>19} {'wins vs random':>17} {'s/ask':>6}"
-    )
-    lines = [header, "-" * len(header)]
-    for r in rows:
-        iqr = f"{r['regret_q25']:.3f}..{r['regret_q75']:.3f}"
-        lines.append(
-            f"{r['task']:<17} {r['method']:<18} {r['budget']:>5d} {_seeds(r):>5} "
-            f"{r['regret_median']:>10.3f} {iqr:>13} {100 * r['top_fraction_median']:>6.2f} "
-            f"{_hits(r):>19} {_versus(r):>17} {_fmt(r['model_ask_seconds_median'], '.2f'):>6}"
-        )
-    return "\n".join(lines)
+    columns: list[Column] = [
+        ("task", "<", lambda r: r["task"]),
+        ("method", "<", lambda r: r["method"]),
+        ("evals", ">", lambda r: str(r["budget"])),
+        ("seeds", ">", _seeds),
+        ("regret med", ">", lambda r: f"{r['regret_median']:.3f}"),
+        ("q25..q75", ">", lambda r: f"{r['regret_q25']:.3f}..{r['regret_q75']:.3f}"),
+        ("top %", ">", lambda r: f"{100 * r['top_fraction_median']:.2f}"),
+        ("optimum", ">", _hits),
+        ("wins vs random", ">", _versus),
+        ("s/ask", ">", lambda r: _fmt(r["model_ask_seconds_median"], ".2f")),
+    ]
+    return text_table(columns, rows)
 
 
 def format_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
