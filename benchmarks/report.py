@@ -200,6 +200,7 @@ def write_report(
     report_dir: Path | str | None = None,
     title: str | None = None,
     optimizers: Sequence[str] | None = None,
+    tasks: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Load a run, then write ``report.md``, ``report.json`` and ``plots/`` into ``report_dir``.
 
@@ -210,12 +211,15 @@ def write_report(
         title: The markdown title (default from the folder's name).
         optimizers: Report only these optimizers (default: all in the run), e.g.
             the ones whose grid is complete while others are still running.
+        tasks: Report only these tasks (default: all in the run), e.g. the
+            subset an expensive optimizer ran; ranks and normalization are
+            then among the selected runs only.
 
     Returns:
         The JSON document written (``summary``, ``runs``, ``meta``).
 
     Raises:
-        ValueError: No jobs, or an optimizer that is not in the run.
+        ValueError: No jobs, or an optimizer or task that is not in the run.
     """
     out = Path(out).resolve()
     storage = storage or f"sqlite:///{out / 'trials.db'}"
@@ -223,12 +227,8 @@ def write_report(
     runs = load_runs(storage)
     if not runs:
         raise ValueError(f"report: no benchmark jobs in {storage}.")
-    if optimizers:
-        present = sorted({r["optimizer"] for r in runs})
-        missing = [o for o in optimizers if o not in present]
-        if missing:
-            raise ValueError(f"report: optimizers {missing} are not in the run; it has {present}.")
-        runs = [r for r in runs if r["optimizer"] in optimizers]
+    for field, selected in (("optimizer", optimizers), ("task", tasks)):
+        runs = _select(runs, field, selected)
     summary = summarize(runs)
     import platform
 
@@ -279,6 +279,19 @@ def write_report(
     return document
 
 
+def _select(
+    runs: Sequence[Mapping[str, Any]], field: str, selected: Sequence[str] | None
+) -> list[Mapping[str, Any]]:
+    """The runs whose ``field`` is one of ``selected`` (all where ``selected`` is empty)."""
+    if not selected:
+        return list(runs)
+    present = sorted({r[field] for r in runs})
+    missing = [v for v in selected if v not in present]
+    if missing:
+        raise ValueError(f"report: {field}s {missing} are not in the run; it has {present}.")
+    return [r for r in runs if r[field] in selected]
+
+
 def _versions() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -310,9 +323,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--optimizers", nargs="+", default=None, help="report only these (default: all)"
     )
+    parser.add_argument(
+        "--tasks", nargs="+", default=None, help="report only these (default: all)"
+    )
     args = parser.parse_args(argv)
     return write_report(
-        args.out, args.storage, report_dir=args.report_dir, optimizers=args.optimizers
+        args.out,
+        args.storage,
+        report_dir=args.report_dir,
+        optimizers=args.optimizers,
+        tasks=args.tasks,
     )
 
 

@@ -146,7 +146,18 @@ def test_report_of_selected_optimizers(tmp_path, monkeypatch):
     doc = report.write_report(tmp_path, "sqlite://", report_dir=tmp_path / "r", optimizers=["a"])
     assert {r["optimizer"] for r in doc["runs"]} == {"a"}
     assert (tmp_path / "r" / "report.md").exists()
-    with pytest.raises(ValueError, match=r"\['b'\] are not in the run; it has \['a', 'random'\]"):
+    with pytest.raises(
+        ValueError, match=r"optimizers \['b'\] are not in the run; it has \['a', 'random'\]"
+    ):
         report.write_report(
             tmp_path, "sqlite://", report_dir=tmp_path / "s", optimizers=["a", "b"]
         )
+
+
+def test_report_of_selected_tasks(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "load_runs", lambda storage: _runs())
+    doc = report.write_report(tmp_path, "sqlite://", report_dir=tmp_path / "r", tasks=["u"])
+    assert {r["task"] for r in doc["runs"]} == {"u"}
+    assert list(doc["summary"]["tasks"]) == ["u"]
+    with pytest.raises(ValueError, match=r"tasks \['v'\] are not in the run; it has \['t', 'u'\]"):
+        report.write_report(tmp_path, "sqlite://", report_dir=tmp_path / "s", tasks=["v"])
