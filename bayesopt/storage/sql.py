@@ -25,9 +25,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from bayesopt.storage.engine import make_engine
+from bayesopt.storage.locks import (
+    PG_LOCK_KEY,
+    PG_SCHEMA_LOCK,
+    pg_advisory_lock,
+    sqlite_file_lock,
+    thread_lock,
+)
 from bayesopt.trial import Trial, TrialState
 
 __all__ = ["SCHEMA_VERSION", "SQLStorage", "StaleSnapshotError", "StudyRecord"]
@@ -67,16 +75,6 @@ _queue = sa.Table(
     sa.Column("study_id", sa.Integer, sa.ForeignKey("studies.id"), nullable=False),
     sa.Column("params", sa.Text, nullable=False),
 )
-
-
-#: Key space of bayesopt's PostgreSQL advisory locks (``pg_advisory_lock(key, study_id)``).
-_PG_LOCK_KEY = 0x6261_7965  # "baye"
-#: ``study_id`` argument of the advisory lock taken while the schema is created.
-_PG_SCHEMA_LOCK = -1
-#: In-process locks of ``ask_lock``, by (database, study): file locks do not
-#: exclude threads of one process.
-_THREAD_LOCKS: dict[tuple[str, int], threading.Lock] = {}
-_THREAD_LOCKS_GUARD = threading.Lock()
 
 
 class StaleSnapshotError(RuntimeError):
@@ -122,64 +120,6 @@ def _row_to_trial(row: Any) -> Trial:
     )
 
 
-def _make_engine(url: str | None) -> Engine:
-    if url is None or url in ("sqlite://", "sqlite:///:memory:"):
-        engine = sa.create_engine(
-            "sqlite://",
-            poolclass=sa.pool.StaticPool,
-            connect_args={"check_same_thread": False},
-        )
-        _configure_sqlite(engine, wal=False)
-        return engine
-    if not isinstance(url, str) or "://" not in url:
-        raise ValueError(
-            f"storage: expected None or a database URL such as 'sqlite:///study.db' or "
-            f"'postgresql://user@host/db', got {url!r}."
-        )
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 120, "check_same_thread": False})
-        _configure_sqlite(engine, wal=True)
-        return engine
-    if url.startswith(("postgresql://", "postgres://")):
-        url = _postgres_driver(url)
-    return sa.create_engine(url, pool_pre_ping=True)
-
-
-def _postgres_driver(url: str) -> str:
-    """Use psycopg 3 (the ``postgres`` extra) for a plain ``postgresql://`` URL."""
-    import importlib.util
-
-    rest = url.split("://", 1)[1]
-    if importlib.util.find_spec("psycopg") is not None:
-        return f"postgresql+psycopg://{rest}"
-    if importlib.util.find_spec("psycopg2") is not None:
-        return f"postgresql+psycopg2://{rest}"
-    raise ImportError(
-        f"storage: {url.split('@')[-1]!r} needs a PostgreSQL driver; install the extra with "
-        "`pip install 'bayesopt[postgres]'` (psycopg 3)."
-    )
-
-
-def _configure_sqlite(engine: Engine, wal: bool) -> None:
-    """Let SQLAlchemy, not the driver, open transactions; writers take the lock up front."""
-
-    @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout = 120000")
-        cur.execute("PRAGMA foreign_keys = ON")
-        if wal:
-            cur.execute("PRAGMA journal_mode = WAL")
-            cur.execute("PRAGMA synchronous = FULL")
-        cur.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get("bayesopt_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-
 class SQLStorage:
     """Studies and trials in SQLite (memory or file) or PostgreSQL.
 
@@ -189,7 +129,7 @@ class SQLStorage:
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url
-        self.engine = _make_engine(url)
+        self.engine = make_engine(url)
         self._is_sqlite = self.engine.dialect.name == "sqlite"
         self._memory_lock = threading.Lock()
         # absolute now: a later chdir (Hydra jobs) must not move the lock file
@@ -221,7 +161,7 @@ class SQLStorage:
                 # workers would both insert a schema version: one initialises at a time
                 conn.execute(
                     sa.text("SELECT pg_advisory_xact_lock(:k, :s)"),
-                    {"k": _PG_LOCK_KEY, "s": _PG_SCHEMA_LOCK},
+                    {"k": PG_LOCK_KEY, "s": PG_SCHEMA_LOCK},
                 )
             _meta.create_all(conn)
             version = conn.execute(sa.select(_version.c.version)).scalar_one_or_none()
@@ -248,51 +188,18 @@ class SQLStorage:
         snapshot check of ``create_trials`` alone.
         """
         if self._is_sqlite and self._lock_path is None:  # in memory: this object's alone
-            thread_lock = self._memory_lock
+            in_process = self._memory_lock
         else:
-            with _THREAD_LOCKS_GUARD:
-                key = (self._lock_path or str(self.engine.url), int(study_id))
-                thread_lock = _THREAD_LOCKS.setdefault(key, threading.Lock())
-        with thread_lock:
+            in_process = thread_lock(self._lock_path or str(self.engine.url), study_id)
+        with in_process:
             if self._is_sqlite:
-                with self._sqlite_file_lock(study_id):
+                with sqlite_file_lock(self._lock_path, study_id):
                     yield
             elif self.engine.dialect.name == "postgresql":
-                with self._pg_advisory_lock(study_id):
+                with pg_advisory_lock(self.engine, study_id):
                     yield
             else:
                 yield
-
-    @contextmanager
-    def _sqlite_file_lock(self, study_id: int) -> Iterator[None]:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover -- not a POSIX system
-            fcntl = None
-        if self._lock_path is None or fcntl is None:
-            yield  # one process: the thread lock is enough
-            return
-        with open(self._lock_path, "a+b") as fh:
-            fcntl.lockf(fh, fcntl.LOCK_EX, 1, int(study_id))
-            try:
-                yield
-            finally:
-                fcntl.lockf(fh, fcntl.LOCK_UN, 1, int(study_id))
-
-    @contextmanager
-    def _pg_advisory_lock(self, study_id: int) -> Iterator[None]:
-        args = {"k": _PG_LOCK_KEY, "s": int(study_id)}
-        with self.engine.connect() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_lock(:k, :s)"), args)
-            conn.commit()  # a session lock: no transaction stays open while it is held
-            try:
-                yield
-            finally:
-                try:
-                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k, :s)"), args)
-                    conn.commit()
-                except sa.exc.DBAPIError:
-                    pass  # the session is gone, and its lock with it
 
     # --- studies ----------------------------------------------------------------
     def load_study(self, name: str) -> StudyRecord | None:
