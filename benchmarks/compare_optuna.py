@@ -87,6 +87,7 @@ __all__ = [
     "make_our_optimizer",
     "open_session",
     "optuna_distributions",
+    "regret_columns",
     "run_one",
     "summarize",
     "write_document",
@@ -399,14 +400,25 @@ def summarize(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """The summary rows as a fixed-width text table."""
-    columns: list[Column] = [
+def regret_columns(method: str) -> list[Column]:
+    """The leading columns of a ``summarize`` table: task, ``method``, evals, seeds, regret.
+
+    Args:
+        method: The row field (and column title) naming what was compared,
+            e.g. ``"optimizer"`` or ``"surrogate"``.
+    """
+    return [
         ("task", "<", lambda r: r["task"]),
-        ("optimizer", "<", lambda r: r["optimizer"]),
+        (method, "<", lambda r: r[method]),
         ("evals", ">", lambda r: str(r["budget"])),
         ("seeds", ">", lambda r: str(r["n_seeds"])),
         ("regret med", ">", lambda r: f"{r['regret_median']:.3e}"),
+    ]
+
+
+def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The summary rows as a fixed-width text table."""
+    columns = regret_columns("optimizer") + [
         ("q25", ">", lambda r: f"{r['regret_q25']:.3e}"),
         ("q75", ">", lambda r: f"{r['regret_q75']:.3e}"),
         ("s/ask med", ">", lambda r: f"{r['ask_seconds_median']:.4f}"),

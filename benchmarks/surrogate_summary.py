@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.compare_optuna import summarize
+from benchmarks.compare_optuna import regret_columns, summarize
 from benchmarks.harness import Column, text_table
 
 __all__ = [
@@ -120,12 +120,7 @@ def _fmt(x: float) -> str:
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """The summary rows as a fixed-width text table."""
-    columns: list[Column] = [
-        ("task", "<", lambda r: r["task"]),
-        ("surrogate", "<", lambda r: r["surrogate"]),
-        ("evals", ">", lambda r: str(r["budget"])),
-        ("seeds", ">", lambda r: str(r["n_seeds"])),
-        ("regret med", ">", lambda r: f"{r['regret_median']:.3e}"),
+    columns: list[Column] = regret_columns("surrogate") + [
         ("IQR (q25..q75)", ">", lambda r: f"{r['regret_q25']:.2e}..{r['regret_q75']:.2e}"),
         ("s/ask", ">", lambda r: _fmt(r["model_ask_seconds_median"])),
         ("cpu s/ask", ">", lambda r: _fmt(r["model_ask_cpu_seconds_median"])),
