@@ -75,6 +75,7 @@ def run(
     from hydra.utils import instantiate
 
     from bayesopt.optimizer import Optimizer
+    from bayesopt.storage.engine import mask_url
 
     start = time.perf_counter()
     out = Path(output_dir)
@@ -120,7 +121,7 @@ def run(
                 "seed": opt.seed,
                 "n_trials": n_trials,
                 "batch_size": batch_size,
-                "storage": _redact(storage),
+                "storage": mask_url(storage),
                 "study": study,
             },
             n_initial=opt.n_initial,
@@ -255,19 +256,6 @@ def _registry_entry(node: Any, group: str) -> tuple[str, dict[str, Any]]:
         name = options.pop("name")
         return name, options
     raise ValueError(f"{group} config: expected a mapping with a `name` key, got {node!r}.")
-
-
-def _redact(url: str) -> str:
-    """A storage URL with any password masked."""
-    if "@" not in url:
-        return url
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a SQLAlchemy URL: mask everything before the host
-        scheme, _, rest = url.partition("://")
-        return f"{scheme}://***@{rest.rpartition('@')[2]}"
 
 
 def _print_summary(results: Mapping[str, Any], out: Path) -> None:

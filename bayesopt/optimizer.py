@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import numbers
-import os
-import socket
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bayesopt import fallbacks as _fallbacks
 from bayesopt import proposal as _proposal
+from bayesopt import resume as _resume
 from bayesopt.space import Parameter, Space
 from bayesopt.storage import SQLStorage, StaleSnapshotError
 from bayesopt.trial import Trial, TrialState, best_of
@@ -24,10 +25,22 @@ logger = logging.getLogger(__name__)
 DIRECTIONS = ("minimize", "maximize")
 #: How often a proposal is recomputed when other workers keep creating trials.
 MAX_PROPOSAL_RETRIES = 50
+#: The largest ``ask_batch``: a joint proposal's cost grows with ``q`` (and holds
+#: the study's proposal lock meanwhile); ask larger sets in several batches.
+MAX_BATCH = 64
+#: Seeds are stored as signed 64-bit integers.
+MAX_SEED = 2**63
 
 
-def _worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def _check_seed(seed: Any) -> int | None:
+    """A study seed as a Python int in ``[0, 2**63)`` (numpy integers accepted), or None."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed: expected an integer or None, got {seed!r}.")
+    if not 0 <= int(seed) < MAX_SEED:
+        raise ValueError(f"seed: expected an integer in [0, 2**63), got {seed!r}.")
+    return int(seed)
 
 
 def _check_value(value: Any) -> float:
@@ -59,7 +72,8 @@ class Optimizer:
         heartbeat_interval: Seconds between heartbeats of this process's running
             trials (database storages only; ``None`` disables).
         grace_period: A RUNNING trial whose heartbeat is older than this is
-            marked FAILED (reason ``stale``) by the next ask of any worker.
+            marked FAILED (reason ``stale``) by the next ask of any worker;
+            at least twice ``heartbeat_interval``.
         surrogate_options: Constructor options when ``surrogate`` is a name.
         acquisition_options: Constructor options when ``acquisition`` is a name.
         optimizer_settings: ``acquisitions.optimize.OptimizerSettings`` (restarts, raw samples).
@@ -88,8 +102,7 @@ class Optimizer:
         space = Space(space)
         if direction not in DIRECTIONS:
             raise ValueError(f"direction: expected 'minimize' or 'maximize', got {direction!r}.")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise TypeError(f"seed: expected an integer or None, got {seed!r}.")
+        seed = _check_seed(seed)
         if n_initial is not None and (
             isinstance(n_initial, bool)
             or not isinstance(n_initial, numbers.Integral)
@@ -108,6 +121,16 @@ class Optimizer:
                 raise ValueError(
                     f"{label}: expected a positive number of seconds or None, got {v!r}."
                 )
+        if (
+            grace_period is not None
+            and heartbeat_interval is not None
+            and grace_period < 2 * heartbeat_interval
+        ):
+            raise ValueError(
+                f"grace_period: {grace_period!r} s is less than twice heartbeat_interval="
+                f"{heartbeat_interval!r} s, so live trials would be marked stale between two "
+                "heartbeats; raise grace_period or lower heartbeat_interval."
+            )
         self.surrogate = get_surrogate(surrogate, **dict(surrogate_options or {}))
         self.acquisition = get_acquisition(acquisition, **dict(acquisition_options or {}))
         _check_pair(self.surrogate, self.acquisition)
@@ -132,7 +155,7 @@ class Optimizer:
                 diffs.append(f"direction: stored {record.direction!r} vs given {direction!r}")
             if diffs:
                 raise ValueError(
-                    f"study {study!r} already exists in {self.storage.url or 'memory'} with a "
+                    f"study {study!r} already exists in {self.storage.display_url} with a "
                     f"different setup: "
                     + "; ".join(diffs)
                     + ". Use another study name, or Optimizer.load() to reopen it."
@@ -152,13 +175,16 @@ class Optimizer:
         self.seed = record.seed
         self.n_initial = record.n_initial
         self._study_id = record.id
-        self._worker = _worker_name()
+        self._study_key = getattr(record, "uid", None)
+        self._worker = _resume.worker_name()
         self._grace_period = grace_period if self.storage.url else None
         self._heartbeat_interval = heartbeat_interval if self.storage.url else None
         self._own_running: set[int] = set()
         self._lock = threading.Lock()
         self._heartbeat_thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._warned_invalid: set[tuple[str, int]] = set()
+        self._warned_streak = False
 
     # --- reopening ----------------------------------------------------------------
     @classmethod
@@ -178,7 +204,7 @@ class Optimizer:
         record = store.load_study(study)
         if record is None:
             raise ValueError(
-                f"study: no study named {study!r} in {storage!r}; stored studies are "
+                f"study: no study named {study!r} in {store.display_url}; stored studies are "
                 f"{store.study_names()}."
             )
         kwargs.setdefault("surrogate", record.attrs.get("surrogate", "gp"))
@@ -195,8 +221,41 @@ class Optimizer:
     # --- reading --------------------------------------------------------------------
     @property
     def trials(self) -> list[Trial]:
-        """Every trial of the study, ordered by id."""
-        return self.storage.trials(self._study_id)
+        """Every trial of the study, ordered by id.
+
+        Parameters read back from the database are checked against the space: a
+        trial whose row cannot be used (not JSON, a missing or unknown parameter,
+        a value outside the space) keeps ``attrs["invalid"]`` with the reason, is
+        skipped by the model and ``best_trial``, and is warned about once.
+        """
+        return self._checked(self.storage.trials(self._study_id))
+
+    def _checked(self, trials: Sequence[Trial]) -> list[Trial]:
+        """Trials with params validated against the space (see ``trials``)."""
+        out = []
+        for t in trials:
+            problem = t.attrs.get("invalid")
+            if problem is None:
+                try:
+                    t = dataclasses.replace(t, params=self.space.validate(t.params))
+                except (TypeError, ValueError) as exc:
+                    problem = f"params do not fit the space: {exc}"
+                    t = dataclasses.replace(t, attrs={**t.attrs, "invalid": problem})
+            if problem is not None:
+                self._warn_invalid("trial", t.id, problem)
+            out.append(t)
+        return out
+
+    def _warn_invalid(self, kind: str, ident: int, problem: str) -> None:
+        if (kind, ident) in self._warned_invalid:
+            return
+        self._warned_invalid.add((kind, ident))
+        what = "is skipped" if kind == "trial" else "was dropped from the queue"
+        warnings.warn(
+            f"study {self.study_name!r}: stored {kind} {ident} {what}: {problem}",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
     @property
     def best_trial(self) -> Trial | None:
@@ -205,6 +264,13 @@ class Optimizer:
 
     def _trial_id(self, trial: Trial | int) -> int:
         if isinstance(trial, Trial):
+            key = trial.study_key
+            if key is not None and self._study_key is not None and key != self._study_key:
+                raise ValueError(
+                    f"trial: trial {trial.id} belongs to study {trial.study!r}, not to this "
+                    f"optimizer's study {self.study_name!r} in {self.storage.display_url}; "
+                    "tell it to the optimizer that asked it."
+                )
             return trial.id
         if isinstance(trial, bool) or not isinstance(trial, numbers.Integral):
             raise TypeError(f"trial: expected a Trial or a trial id, got {trial!r}.")
@@ -219,10 +285,15 @@ class Optimizer:
         """Propose ``n`` points jointly, distinct and aware of every pending trial.
 
         Raises:
-            ValueError: ``n`` is not a positive integer.
+            ValueError: ``n`` is not an integer in ``[1, MAX_BATCH]`` (64).
         """
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"ask_batch: n must be a positive integer, got {n!r}.")
+        if n > MAX_BATCH:
+            raise ValueError(
+                f"ask_batch: n={n!r} is more than MAX_BATCH={MAX_BATCH} points proposed "
+                "jointly; ask them in several batches."
+            )
         return self._ask(int(n))
 
     def _ask(self, q: int) -> list[Trial]:
@@ -238,7 +309,8 @@ class Optimizer:
     def _propose_and_create(self, q: int) -> list[Trial]:
         for _ in range(MAX_PROPOSAL_RETRIES):
             snap = self.storage.snapshot(self._study_id)
-            queued = snap.queue[:q]
+            usable = [t for t in self._checked(snap.trials) if "invalid" not in t.attrs]
+            queued = self._usable_queue(snap.queue)[:q]
             records = [(p, TrialState.RUNNING, None, {"source": "enqueued"}) for _, p in queued]
             if len(queued) < q:
                 # the queued points of this batch are pending for the rest of it
@@ -248,7 +320,7 @@ class Optimizer:
                 ]
                 prop = _proposal.propose(
                     self.space,
-                    snap.trials + batch_pending,
+                    usable + batch_pending,
                     first_id=snap.next_trial_id + len(queued),
                     q=q - len(queued),
                     study_seed=self.seed,
@@ -274,11 +346,123 @@ class Optimizer:
                 logger.debug("recomputing the proposal: %s", exc)
                 continue
             self._track(trials)
+            self._warn_streak(usable + trials)
             return trials
         raise RuntimeError(
             f"ask: the study changed under {MAX_PROPOSAL_RETRIES} consecutive proposals; "
             "too many workers for one study?"
         )
+
+    def _usable_queue(self, queue: Sequence[Any]) -> list[tuple[int, dict[str, Any]]]:
+        """Queued points that fit the space; the others are dropped with a warning."""
+        out, bad = [], []
+        for point in queue:
+            qid, params = point[0], point[1]
+            problem = point[2] if len(point) > 2 else None
+            if problem is None:
+                try:
+                    params = self.space.validate(params)
+                except (TypeError, ValueError) as exc:
+                    problem = f"params do not fit the space: {exc}"
+            if problem is None:
+                out.append((qid, params))
+            else:
+                bad.append(qid)
+                self._warn_invalid("queued point", qid, problem)
+        if bad and not getattr(self.storage, "read_only", False):
+            self.storage.drop_queued(self._study_id, bad)
+        return out
+
+    def _warn_streak(self, trials: Sequence[Trial]) -> None:
+        """Warn once when ``STREAK_WARNING`` proposals in a row fell back to space filling."""
+        if self._warned_streak:
+            return
+        summary = _fallbacks.summarize(trials)
+        if summary.streak < _fallbacks.STREAK_WARNING:
+            return
+        self._warned_streak = True
+        last = next(
+            (t.attrs.get("fallback") for t in reversed(trials) if t.attrs.get("fallback")), ""
+        )
+        warnings.warn(
+            f"study {self.study_name!r}: the last {summary.streak} proposals fell back to "
+            f"space-filling points because the model failed ({last}); until it fits again "
+            "the study is random search.",
+            _fallbacks.ModelFallbackWarning,
+            stacklevel=4,
+        )
+
+    def fallback_summary(self) -> _fallbacks.FallbackSummary:
+        """How many proposals fell back to space-filling points, or needed a numerical rescue."""
+        return _fallbacks.summarize(self.trials)
+
+    # --- relaunching ------------------------------------------------------------------
+    def relaunchable(self) -> list[Trial]:
+        """Trials to evaluate again under their own id (see ``bayesopt.resume``).
+
+        RUNNING trials of a dead process of this host, and trials FAILED as
+        ``interrupted``, in id order.
+        """
+        return _resume.relaunch_candidates(self.trials)
+
+    def relaunch(
+        self, trial: Trial | int, *, max_attempts: int = _resume.DEFAULT_MAX_ATTEMPTS
+    ) -> Trial | None:
+        """Claim a relaunchable trial for another evaluation under its own id.
+
+        Atomic: of several workers relaunching one trial, one gets it. A trial
+        already launched ``max_attempts`` times is FAILED instead, with the
+        reason (a point that crashes the app each time cannot stall a sweep).
+
+        Args:
+            trial: A trial of ``relaunchable()`` (or its id).
+            max_attempts: Launches allowed per trial, the first one included.
+
+        Returns:
+            The RUNNING trial to evaluate, or ``None`` (given up, or no longer
+            relaunchable: another worker took it or it finished meanwhile).
+        """
+        tid = self._trial_id(trial)
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, numbers.Integral):
+            raise TypeError(f"max_attempts: expected an integer, got {max_attempts!r}.")
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts: expected an integer >= 1, got {max_attempts!r}.")
+
+        class _Taken(Exception):
+            pass
+
+        def relaunchable(current: Trial | None) -> None:
+            if current is None or not (
+                _resume.is_orphan(current) or _resume.is_interrupted(current)
+            ):
+                raise _Taken
+
+        current = self.storage.get_trial(self._study_id, tid)
+        if current is None:
+            raise ValueError(f"trial: no trial with id {tid} in study {self.study_name!r}.")
+        n = _resume.attempts(current)
+        try:
+            if n >= max_attempts:
+                why = current.attrs.get("fail_reason") or (
+                    f"its worker {current.attrs.get('worker', '?')} died"
+                )
+                self.storage.finish_trial(
+                    self._study_id,
+                    tid,
+                    TrialState.FAILED,
+                    None,
+                    {"fail_reason": f"gave up after {n} attempts; the last: {why}"},
+                    relaunchable,
+                )
+                logger.warning("trial %d: gave up after %d attempts (%s)", tid, n, why)
+                return None
+            claimed = self.storage.claim_trial(
+                self._study_id, tid, {"worker": self._worker, "attempts": n + 1}, relaunchable
+            )
+        except _Taken:
+            return None
+        self._track([claimed])
+        return claimed
 
     # --- heartbeats -------------------------------------------------------------------
     def _track(self, trials: Sequence[Trial]) -> None:
@@ -407,6 +591,7 @@ class Optimizer:
 
     # --- the model's view -------------------------------------------------------------
     def _fit(self, trials: Sequence[Trial]) -> Any:
+        trials = [t for t in trials if "invalid" not in t.attrs]
         n_done = sum(t.state is TrialState.COMPLETE for t in trials)
         if n_done < _proposal.MIN_COMPLETE_FOR_MODEL:
             raise ValueError(
@@ -426,7 +611,7 @@ class Optimizer:
         Falls back to ``best_trial`` with fewer than two completed trials.
         """
         trials = self.trials
-        done = [t for t in trials if t.state is TrialState.COMPLETE]
+        done = [t for t in trials if t.state is TrialState.COMPLETE and "invalid" not in t.attrs]
         if len(done) < _proposal.MIN_COMPLETE_FOR_MODEL:
             return self.best_trial
         mean, _ = self._posterior(trials, [t.params for t in done])
@@ -467,7 +652,7 @@ class Optimizer:
 
     def __repr__(self) -> str:
         return (
-            f"Optimizer(study={self.study_name!r}, storage={self.storage.url!r}, "
+            f"Optimizer(study={self.study_name!r}, storage={self.storage.display_url!r}, "
             f"surrogate={self.surrogate.name!r}, acquisition={self.acquisition.name!r}, "
             f"direction={self.direction!r}, seed={self.seed})"
         )

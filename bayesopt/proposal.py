@@ -32,9 +32,25 @@ MIN_COMPLETE_FOR_MODEL = 2
 
 
 def derive_seed(study_seed: int, trial_id: int, salt: int = 0) -> int:
-    """A 31-bit seed for the random stream of one trial of one study."""
-    ss = np.random.SeedSequence([int(study_seed) & 0xFFFFFFFFFFFF, int(trial_id), int(salt)])
+    """A 31-bit seed for the random stream of one trial of one study.
+
+    Every bit of the study seed counts (seeds that differ only above bit 48 gave
+    identical runs before): seeds below ``2**48`` keep the streams they always had.
+    """
+    seed = int(study_seed)
+    entropy = seed & 0xFFFFFFFFFFFF if 0 <= seed < 2**48 else seed % 2**64
+    ss = np.random.SeedSequence([entropy, int(trial_id), int(salt)])
     return int(ss.generate_state(1, dtype=np.uint32)[0] >> 1)
+
+
+#: ``derive_seed`` salt of the Sobol design's scrambling seed for study seeds >= 2**31.
+SOBOL_SALT = 0x5B01
+
+
+def sobol_seed(study_seed: int) -> int:
+    """The scrambling seed of a study's Sobol design (seeds below ``2**31`` as they are)."""
+    seed = int(study_seed)
+    return seed if 0 <= seed < 2**31 else derive_seed(seed, 0, salt=SOBOL_SALT)
 
 
 #: Torch intra-op threads used while fitting and optimizing. Small dense linear
@@ -74,7 +90,7 @@ def sobol_point(space: Space, study_seed: int, index: int) -> dict[str, Any]:
     """Point ``index`` of the study's scrambled Sobol sequence, decoded."""
     from torch.quasirandom import SobolEngine
 
-    engine = SobolEngine(len(space), scramble=True, seed=int(study_seed) % (2**31))
+    engine = SobolEngine(len(space), scramble=True, seed=sobol_seed(study_seed))
     if index:
         engine.fast_forward(index)
     row = engine.draw(1, dtype=_float64())[0].tolist()
@@ -379,5 +395,5 @@ def _make_distinct(
 
 
 def n_finished(trials: Sequence[Trial]) -> int:
-    """Number of COMPLETE or FAILED trials (what ``n_trials`` counts)."""
-    return sum(t.state in (TrialState.COMPLETE, TrialState.FAILED) for t in trials)
+    """Number of finished (COMPLETE, FAILED or PRUNED) trials: what ``n_trials`` counts."""
+    return sum(t.state.is_finished for t in trials)

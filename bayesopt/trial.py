@@ -40,7 +40,13 @@ class Trial:
         attrs: JSON attributes: ``surrogate``, ``fit_seconds``, ``fallback``,
             ``worker``, ``created_at``, ``finished_at``, ``heartbeat``,
             ``fail_reason``, ``source`` (``sobol``, ``model``, ``enqueued``,
-            ``added``, ``fallback``), ...
+            ``added``, ``fallback``), ``attempts`` (launches of a relaunched
+            trial), ``invalid`` (why a stored row cannot be used: the model
+            and ``best_trial`` skip it), ...
+        study: The name of the study the trial belongs to (``None`` for a
+            trial built by hand).
+        study_key: The study's unique key in its storage; ``tell`` and
+            ``fail`` refuse a trial of another study.
     """
 
     id: int
@@ -48,6 +54,8 @@ class Trial:
     state: TrialState
     value: float | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
+    study: str | None = None
+    study_key: str | None = field(default=None, repr=False)
 
     def _replace(self, **changes: Any) -> Trial:
         return replace(self, **changes)
@@ -55,7 +63,7 @@ class Trial:
 
 def best_of(trials: list[Trial], direction: str) -> Trial | None:
     """The best COMPLETE trial by observed value (the earliest on ties), or None."""
-    done = [t for t in trials if t.state is TrialState.COMPLETE]
+    done = [t for t in trials if t.state is TrialState.COMPLETE and "invalid" not in t.attrs]
     if not done:
         return None
     sign = -1.0 if direction == "minimize" else 1.0

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["make_engine"]
+__all__ = ["make_engine", "mask_url"]
 
 
 def make_engine(url: str | None) -> Engine:
@@ -52,6 +52,20 @@ def make_engine(url: str | None) -> Engine:
     if url.startswith(("postgresql://", "postgres://")):
         url = _postgres_driver(url)
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+def mask_url(url: str | None) -> str:
+    """A storage URL fit to print: any password replaced by ``***``; ``None`` is ``"memory"``."""
+    if url is None:
+        return "memory"
+    text = str(url)
+    if "@" not in text:
+        return text
+    try:
+        return sa.engine.make_url(text).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 -- not a SQLAlchemy URL: mask everything before the host
+        scheme, _, rest = text.partition("://")
+        return f"{scheme}://***@{rest.rpartition('@')[2]}"
 
 
 def _postgres_driver(url: str) -> str:

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from bayesopt.storage.engine import make_engine
+from bayesopt.storage.engine import make_engine, mask_url
 from bayesopt.storage.locks import (
     PG_LOCK_KEY,
     PG_SCHEMA_LOCK,
@@ -136,6 +136,11 @@ class SQLStorage:
         db = self.engine.url.database if self._is_sqlite else None
         self._lock_path = f"{os.path.abspath(db)}.asklock" if db and db != ":memory:" else None
         self._init_schema()
+
+    @property
+    def display_url(self) -> str:
+        """The URL fit for messages and files: any password masked, ``"memory"`` for None."""
+        return mask_url(self.url)
 
     # --- plumbing ---------------------------------------------------------------
     @contextmanager
@@ -397,6 +402,60 @@ class SQLStorage:
         if row.heartbeat is not None:
             new_attrs["heartbeat"] = row.heartbeat
         return Trial(trial_id, json.loads(row.params), state, value, new_attrs)
+
+    def claim_trial(
+        self,
+        study_id: int,
+        trial_id: int,
+        attrs: Mapping[str, Any],
+        check: Callable[[Trial | None], None],
+    ) -> Trial:
+        """Make a trial RUNNING again for a relaunch, atomically.
+
+        Used to relaunch a trial under its own id (an orphan of a dead worker,
+        an interrupted evaluation): its state becomes RUNNING, its value
+        ``None``, ``attrs`` are merged into its attributes (``fail_reason``
+        and ``finished_at`` are dropped) and its heartbeat is renewed.
+
+        Args:
+            study_id: The study.
+            trial_id: The trial.
+            attrs: Attributes merged into the trial's (e.g. ``worker``, ``attempts``).
+            check: Called with the current trial (or None) inside the
+                transaction; raises to refuse the claim (nothing is written),
+                e.g. because another worker claimed it first.
+
+        Returns:
+            The claimed trial.
+        """
+        now = time.time()
+        with self._txn(write=True) as conn:
+            self._lock_study(conn, study_id)
+            cond = (_trials.c.study_id == study_id) & (_trials.c.trial_id == trial_id)
+            row = conn.execute(sa.select(_trials).where(cond)).one_or_none()
+            check(None if row is None else _row_to_trial(row))
+            assert row is not None
+            old = json.loads(row.attrs)
+            for key in ("fail_reason", "finished_at"):
+                old.pop(key, None)
+            new_attrs = {**old, **attrs}
+            conn.execute(
+                _trials.update()
+                .where(cond)
+                .values(
+                    state=TrialState.RUNNING.value,
+                    value=None,
+                    attrs=_dumps(new_attrs),
+                    heartbeat=now,
+                )
+            )
+        return Trial(
+            trial_id,
+            json.loads(row.params),
+            TrialState.RUNNING,
+            None,
+            {**new_attrs, "heartbeat": now},
+        )
 
     def enqueue(self, study_id: int, params: Mapping[str, Any]) -> None:
         """Queue a point; the next ask of any worker returns it."""

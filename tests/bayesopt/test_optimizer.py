@@ -398,7 +398,11 @@ def test_minimize_stops_when_too_many_trials_fail(fast_settings, sqlite_url):
     def fn(p):
         raise RuntimeError("broken objective")
 
-    with pytest.raises(RuntimeError, match=r"5 of 5 trials failed.*max_failure_rate=0\.5"):
+    # the same rule as the sweeper's: failures > rate * max(finished, 5): 3 > 2.5
+    with pytest.raises(
+        RuntimeError,
+        match=r"3 of the 3 trials finished by this run failed.*max_failure_rate=0\.5",
+    ):
         minimize(
             fn,
             {"x": Float(0.0, 1.0)},
@@ -411,9 +415,33 @@ def test_minimize_stops_when_too_many_trials_fail(fast_settings, sqlite_url):
     opt = Optimizer.load(sqlite_url)
     try:
         trials = opt.trials
-        assert len(trials) == 5
+        assert len(trials) == 3
         assert all(t.state is TrialState.FAILED for t in trials)
         assert all(t.attrs["fail_reason"] == "RuntimeError: broken objective" for t in trials)
+    finally:
+        opt.close()
+
+
+def test_a_rerun_after_fixing_the_objective_is_not_stopped_by_old_failures(
+    fast_settings, sqlite_url
+):
+    # the README's advice after a max_failure_rate stop: fix the task and rerun.
+    # Old failures do not count against the new run (they did: each rerun added
+    # one trial and stopped again).
+    space = {"x": Float(0.0, 1.0)}
+    kwargs = dict(seed=0, progress=False, storage=sqlite_url, optimizer_settings=fast_settings)
+
+    def broken(p):
+        raise RuntimeError("broken objective")
+
+    with pytest.raises(RuntimeError, match="max_failure_rate"):
+        minimize(broken, space, n_trials=12, **kwargs)
+    opt = minimize(lambda p: (p["x"] - 0.3) ** 2, space, n_trials=12, **kwargs)
+    try:
+        states = [t.state for t in opt.trials]
+        assert len(states) == 12
+        assert states.count(TrialState.FAILED) == 3
+        assert states.count(TrialState.COMPLETE) == 9
     finally:
         opt.close()
 
