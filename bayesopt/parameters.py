@@ -10,10 +10,11 @@ value a model sees is exactly the value the user gets. ``Text`` lives in
 
 from __future__ import annotations
 
+import enum
 import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 __all__ = ["Categorical", "Float", "Int", "Parameter"]
@@ -27,8 +28,14 @@ _JSON_SCALARS = (str, int, float, bool, type(None))
 
 try:  # numpy booleans are not numbers either (numpy is optional for the space)
     from numpy import bool_ as np_bool
+    from numpy import floating as np_floating
+    from numpy import integer as np_integer
+    from numpy import str_ as np_str
 except ImportError:  # pragma: no cover
-    np_bool = bool
+    np_bool = np_floating = np_integer = np_str = bool
+
+# numpy scalars a categorical choice may be given as (turned into Python scalars)
+_NUMPY_SCALARS = (np_bool, np_integer, np_floating, np_str)
 
 
 def _logit(p: float) -> float:
@@ -278,48 +285,86 @@ class Int(_Numeric):
         return [self._to_unit(self.low + k * self.step) for k in range(n + 1)]
 
 
-@dataclass(frozen=True, init=False)
 class Categorical(Parameter):
     """An unordered choice among distinct JSON scalars (str, int, float, bool, None).
 
+    Choices are matched by canonical type and value: ``True``, ``1`` and
+    ``1.0`` are three different choices (in Python they compare equal), and
+    they stay three through storage and back. Numpy scalars (``np.float64``,
+    ``np.int64``, ``np.bool_``, ``np.str_``, e.g. from ``np.linspace``) are
+    turned into the Python scalar of the same kind at construction. A member
+    of an ``Enum`` with a ``str``, ``int`` or ``float`` mixin (``StrEnum``,
+    ``IntEnum``, ``class Color(str, Enum)``) is kept as the choice object and
+    matched by its value: its JSON form is its value, and a value read back
+    from storage maps to the member.
+
     Args:
         choices: The admissible values; encoded as integer codes in this order.
+
+    Raises:
+        TypeError: ``choices`` is not a list, or a choice is not one of the
+            types above.
+        ValueError: ``choices`` is empty, a float choice is not finite, or two
+            choices are the same (same canonical type and value).
     """
 
-    choices: tuple[Any, ...] = field(default=())
     kind: ClassVar[str] = "categorical"
 
     def __init__(self, choices: Sequence[Any]) -> None:
         if isinstance(choices, (str, bytes)) or not isinstance(choices, Iterable):
             raise TypeError(f"Categorical: `choices` must be a list, got {choices!r}.")
-        choices = tuple(choices)
-        if not choices:
+        given = tuple(choices)
+        if not given:
             raise ValueError("Categorical: `choices` must not be empty, got [].")
-        keys = set()
-        for c in choices:
-            if not isinstance(c, _JSON_SCALARS):
-                raise TypeError(
-                    f"Categorical: choices must be JSON scalars (str, int, float, bool, None), "
-                    f"got {c!r} of type {type(c).__name__}."
-                )
-            if isinstance(c, float) and not math.isfinite(c):
-                raise ValueError(f"Categorical: choices must be finite, got {c!r}.")
-            key = _choice_key(c)
+        normalized: list[Any] = []
+        keys: dict[tuple[str, Any], int] = {}
+        for c in given:
+            choice = _normalize_choice(c)
+            key = _choice_key(choice)
             if key in keys:
-                raise ValueError(f"Categorical: duplicate choice {c!r} in {list(choices)!r}.")
-            keys.add(key)
-        object.__setattr__(self, "choices", choices)
+                raise ValueError(
+                    f"Categorical: duplicate choice {c!r} in {list(given)!r} "
+                    f"(the same {key[0]} value as {given[keys[key]]!r})."
+                )
+            keys[key] = len(normalized)
+            normalized.append(choice)
+        self.choices: tuple[Any, ...] = tuple(normalized)
+        self._keys: dict[tuple[str, Any], int] = keys
+
+    def __repr__(self) -> str:
+        return f"Categorical(choices={list(self.choices)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Categorical):
+            return NotImplemented
+        return list(self._keys) == list(other._keys) and self.choices == other.choices
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._keys))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if hasattr(self, name):
+            raise AttributeError(f"Categorical is immutable: cannot assign to {name!r}.")
+        object.__setattr__(self, name, value)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Categorical, (self.choices,))
 
     def _index(self, value: Any) -> int | None:
-        key = _choice_key(value)
-        for i, c in enumerate(self.choices):
-            if _choice_key(c) == key:
-                return i
-        return None
+        """The code of ``value`` (a choice, its Enum value, or a numpy scalar), or None."""
+        key = _value_key(value)
+        return None if key is None else self._keys.get(key)
 
     def encode(self, value: Any) -> float:
-        """Map a choice to its integer code."""
-        return float(self._index(value))
+        """Map a choice (or its stored JSON form) to its integer code.
+
+        Raises:
+            ValueError: ``value`` is not one of the choices.
+        """
+        i = self._index(value)
+        if i is None:
+            raise ValueError(f"Categorical: value {value!r} is not one of {self._shown()}.")
+        return float(i)
 
     def decode(self, u: float) -> Any:
         """Map a code (rounded, clipped) back to the original choice object."""
@@ -327,13 +372,25 @@ class Categorical(Parameter):
         return self.choices[i]
 
     def validate(self, name: str, value: Any) -> Any:
-        """Check that ``value`` is one of the choices; return the stored choice."""
-        i = self._index(value) if isinstance(value, _JSON_SCALARS) else None
+        """Check that ``value`` is one of the choices; return the choice object.
+
+        ``value`` may be the choice itself, a numpy scalar of the choice's
+        canonical type (``np.float64(0.5)`` for ``0.5``) or, for an Enum
+        choice, the member's value (what storage gives back).
+
+        Raises:
+            ValueError: ``value`` matches no choice by canonical type and value.
+        """
+        i = self._index(value)
         if i is None:
             raise ValueError(
-                f"Parameter {name!r}: value {value!r} is not one of {list(self.choices)!r}."
+                f"Parameter {name!r}: value {value!r} (of type {type(value).__name__}) "
+                f"is not one of {self._shown()}."
             )
         return self.choices[i]
+
+    def _shown(self) -> str:
+        return repr(list(self.choices))
 
     def grid(self) -> list[float]:
         """The integer codes ``0 .. k-1``."""
@@ -350,10 +407,74 @@ class Categorical(Parameter):
         return self.choices[min(max(int(float(u) * n), 0), n - 1)]
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-serializable description."""
-        return {"type": self.kind, "choices": list(self.choices)}
+        """A JSON-serializable description (an Enum choice is written as its value)."""
+        return {"type": self.kind, "choices": [key[1] for key in self._keys]}
 
 
-def _choice_key(value: Any) -> tuple[str, Any]:
-    """A key that tells ``True`` from ``1`` and ``1`` from ``1.0``."""
-    return (type(value).__name__, value)
+def _canonical(value: Any) -> tuple[str, Any] | None:
+    """``(canonical type, Python value)`` of a JSON scalar or numpy scalar, else None.
+
+    Enum members are not handled here (see ``_value_key``); bool is tested
+    before int because ``bool`` (not ``np.bool_``) is a subclass of ``int``.
+    """
+    if value is None:
+        return ("none", None)
+    if isinstance(value, (bool, np_bool)):
+        return ("bool", bool(value))
+    if isinstance(value, (int, np_integer)):
+        return ("int", int(value))
+    if isinstance(value, (float, np_floating)):
+        return ("float", float(value))
+    if isinstance(value, (str, np_str)):
+        return ("str", str(value))
+    return None
+
+
+def _value_key(value: Any) -> tuple[str, Any] | None:
+    """The matching key of any value: an Enum member by its value, else its canonical form."""
+    if isinstance(value, enum.Enum):
+        value = value.value
+        if isinstance(value, enum.Enum):  # pragma: no cover - an Enum of Enums
+            return None
+    key = _canonical(value)
+    if key is not None and key[0] == "float" and not math.isfinite(key[1]):
+        return None
+    return key
+
+
+def _choice_key(choice: Any) -> tuple[str, Any]:
+    """The key of a normalized choice: ``True``, ``1`` and ``1.0`` are three keys."""
+    key = _value_key(choice)
+    assert key is not None
+    return key
+
+
+def _normalize_choice(c: Any) -> Any:
+    """A choice as kept: a Python scalar, or an Enum member with a JSON-scalar mixin.
+
+    Raises:
+        TypeError: ``c`` is of any other type.
+        ValueError: ``c`` is a non-finite float.
+    """
+    if isinstance(c, enum.Enum):
+        if not isinstance(c, (str, int, float)) or _canonical(c.value) is None:
+            raise TypeError(
+                f"Categorical: an Enum choice needs a str, int or float mixin "
+                f"(StrEnum, IntEnum, `class {type(c).__name__}(str, Enum)`) so that its "
+                f"JSON form is its value, got {c!r} of type {type(c).__name__} "
+                f"with value {c.value!r}."
+            )
+        value = c.value
+        choice = c
+    elif type(c) in _JSON_SCALARS or isinstance(c, _NUMPY_SCALARS):
+        value = c
+        choice = _canonical(c)[1]
+    else:
+        raise TypeError(
+            f"Categorical: choices must be JSON scalars (str, int, float, bool, None), "
+            f"numpy scalars of those kinds, or members of a str/int/float Enum, "
+            f"got {c!r} of type {type(c).__name__}."
+        )
+    if isinstance(value, (float, np_floating)) and not math.isfinite(value):
+        raise ValueError(f"Categorical: choices must be finite, got {c!r}.")
+    return choice

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import decimal
+import enum
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
 
-from bayesopt import Categorical, Float, Int, Space
+from bayesopt import Categorical, Float, Int, Optimizer, Space, minimize
 
 # --- encode / decode round trips ------------------------------------------------------
 
@@ -399,3 +402,195 @@ def test_logit_float_round_trips_and_spreads_the_tails():
 def test_logit_float_rejects_bounds_outside_the_open_unit_interval(kwargs):
     with pytest.raises(ValueError, match="logit"):
         Float(logit=True, **kwargs)
+
+
+# --- categorical choices: numpy scalars, Enums, canonical types ------------------------
+
+
+class Color(str, enum.Enum):  # noqa: UP042 - the form users write, not only StrEnum
+    RED = "red"
+    GREEN = "green"
+    BLUE = "blue"
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+    HIGH = 2
+
+
+class Act(enum.StrEnum):
+    RELU = "relu"
+    TANH = "tanh"
+
+
+class Plain(enum.Enum):
+    A = "a"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (list(np.linspace(0, 1, 5)), [0.0, 0.25, 0.5, 0.75, 1.0]),
+        ([np.float32(0.5), np.float64(2.0)], [0.5, 2.0]),
+        ([np.int64(3), np.int8(-1), np.uint64(2**63)], [3, -1, 2**63]),
+        ([np.bool_(True), np.bool_(False)], [True, False]),
+        ([np.str_("relu"), np.str_("tanh")], ["relu", "tanh"]),
+        (list(np.array(["a", "b"])), ["a", "b"]),
+        ([np.int64(1), np.float64(1.0), np.bool_(True), None], [1, 1.0, True, None]),
+    ],
+)
+def test_categorical_turns_numpy_scalars_into_python_scalars(given, expected):
+    p = Categorical(given)
+    assert p.choices == tuple(expected)
+    assert [type(c) for c in p.choices] == [type(c) for c in expected]
+    # the JSON form is the Python scalar, and a value read back matches its choice
+    back = json.loads(json.dumps(p.to_json()))["choices"]
+    assert [p.encode(v) for v in back] == [float(i) for i in range(len(expected))]
+    assert [type(p.validate("c", v)) for v in back] == [type(c) for c in expected]
+
+
+@pytest.mark.parametrize("enum_cls", [Color, Act, Level])
+def test_categorical_keeps_enum_members_and_matches_them_by_value(enum_cls):
+    members = list(enum_cls)
+    p = Categorical(members)
+    assert p.choices == tuple(members)
+    assert all(type(c) is enum_cls for c in p.choices)
+    assert p.decode(1.0) is members[1]
+    assert p.from_unit(0.0) is members[0]
+    # its JSON form is its value; the value read back from storage maps to the member
+    values = [m.value for m in members]
+    assert p.to_json() == {"type": "categorical", "choices": values}
+    assert json.loads(Space({"c": p}).dumps())["c"]["choices"] == values
+    for i, (m, v) in enumerate(zip(members, values, strict=True)):
+        assert p.validate("c", v) is m
+        assert p.validate("c", m) is m
+        assert p.encode(v) == p.encode(m) == float(i)
+    # a space declared with the Enum equals its stored (plain-value) form
+    assert Space.from_json(Space({"c": p}).dumps()) == Space({"c": p})
+
+
+def test_categorical_validate_accepts_numpy_scalars_of_the_choice_type():
+    p = Categorical([0.5, 1, 1.0, True, "a"])
+    assert p.validate("c", np.float64(0.5)) == 0.5
+    assert type(p.validate("c", np.float64(0.5))) is float
+    assert type(p.validate("c", np.int64(1))) is int
+    assert type(p.validate("c", np.float32(1.0))) is float
+    assert p.validate("c", np.bool_(True)) is True
+    assert p.validate("c", np.str_("a")) == "a"
+    assert p.encode(np.float64(1.0)) == 2.0
+    # the type still matters: numpy's 0.5 is not the string "0.5", 1 is not True
+    for value in (np.str_("0.5"), np.bool_(False), np.int64(2), np.float64(np.nan)):
+        with pytest.raises(ValueError, match=r"'c'.*is not one of"):
+            p.validate("c", value)
+    with pytest.raises(ValueError, match=r"Categorical: value 'zz' is not one of"):
+        p.encode("zz")
+
+
+@pytest.mark.parametrize(
+    ("choices", "match"),
+    [
+        ([1, np.int64(1)], r"duplicate choice np\.int64\(1\) .*same int value as 1\)"),
+        (
+            [0.5, np.float64(0.5)],
+            r"duplicate choice np\.float64\(0\.5\).*same float value as 0\.5",
+        ),
+        (["a", np.str_("a")], r"duplicate choice np\.str_\('a'\).*same str value as 'a'"),
+        (
+            [True, np.bool_(True)],
+            r"duplicate choice np\.True_ in .*same bool value as True",
+        ),
+        ([Color.RED, "red"], r"duplicate choice 'red'.*same str value as <Color\.RED"),
+        ([Level.LOW, 1], r"duplicate choice 1 .*same int value as <Level\.LOW"),
+        ([0.0, -0.0], r"duplicate choice -0\.0"),
+    ],
+)
+def test_categorical_refuses_choices_that_are_the_same_canonical_value(choices, match):
+    with pytest.raises(ValueError, match=match):
+        Categorical(choices)
+
+
+@pytest.mark.parametrize(
+    ("choice", "match"),
+    [
+        (Plain.A, r"Enum choice needs a str, int or float mixin.*Plain\.A.*type Plain"),
+        (decimal.Decimal("0.5"), r"Decimal\('0\.5'\) of type Decimal"),
+        (np.datetime64("2020-01-01"), r"of type datetime64"),
+        (np.complex128(1j), r"of type complex128"),
+        (np.array([1.0]), r"of type ndarray"),
+        (type("MyStr", (str,), {})("x"), r"'x' of type MyStr"),
+    ],
+)
+def test_categorical_refuses_other_types_naming_the_value_and_its_type(choice, match):
+    with pytest.raises(TypeError, match=match):
+        Categorical(["ok", choice])
+
+
+def test_categorical_refuses_non_finite_numpy_floats():
+    with pytest.raises(ValueError, match=r"finite.*inf"):
+        Categorical([np.float64(1.0), np.float64(np.inf)])
+
+
+def test_categoricals_of_lookalike_choices_are_not_equal():
+    assert Categorical([1, 2]) != Categorical([True, 2])
+    assert Categorical([1, 2]) != Categorical([1.0, 2])
+    assert Categorical([1, 2]) == Categorical([np.int64(1), 2])
+    assert hash(Categorical(["a", 2])) == hash(Categorical([np.str_("a"), 2]))
+    with pytest.raises(AttributeError, match="immutable"):
+        Categorical([1]).choices = (2,)
+
+
+def test_lookalike_choices_stay_distinct_through_sqlite(tmp_path):
+    # 1 == 1.0 == True in Python; the stored study must keep them apart both ways.
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    opt = Optimizer({"c": Categorical([1, 1.0, True])}, storage=url, seed=0)
+    for v in (True, 1.0, 1):
+        opt.enqueue({"c": v})
+    for i in range(3):
+        t = opt.ask()
+        opt.tell(t, float(i))
+    opt.add({"c": np.float64(1.0)}, 5.0)
+    del opt
+    loaded = Optimizer.load(url)
+    got = [(type(t.params["c"]), t.params["c"]) for t in loaded.trials]
+    assert got == [(bool, True), (float, 1.0), (int, 1), (float, 1.0)]
+    assert loaded.space.params["c"].choices == (1, 1.0, True)
+    assert [type(c) for c in loaded.space.params["c"].choices] == [int, float, bool]
+    assert [loaded.space.encode(t.params)[0] for t in loaded.trials] == [2.0, 1.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    "choices",
+    [list(np.linspace(0, 1, 5)), list(Color), [np.str_("a"), np.str_("b"), np.str_("c")]],
+    ids=["linspace", "str-enum", "np-str"],
+)
+def test_numpy_and_enum_categoricals_keep_the_model_on_through_sqlite(tmp_path, choices):
+    # Regression: values read back from the database never matched np.float64 or Enum
+    # choices, so every model proposal fell back to Sobol (a RuntimeWarning only).
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    lookup = {c: k for k, c in enumerate(choices)}
+
+    def f(p):
+        assert p["c"] in choices
+        return (p["x"] - 0.3) ** 2 + (lookup[p["c"]] - 1) ** 2
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        opt = minimize(
+            f,
+            {"x": Float(0.0, 1.0), "c": Categorical(choices)},
+            n_trials=12,
+            n_initial=4,
+            seed=0,
+            storage=url,
+            progress=False,
+        )
+    sources = [t.attrs.get("source") for t in opt.trials]
+    assert len(sources) == 12
+    assert "fallback" not in sources
+    assert sources[:4] == ["sobol"] * 4
+    assert sources[4:] == ["model"] * 8
+    # reopened with the declared space, the stored values map back to the choice objects
+    again = Optimizer({"x": Float(0.0, 1.0), "c": Categorical(choices)}, storage=url, seed=0)
+    kept = Categorical(choices).choices
+    assert all(type(t.params["c"]) is type(kept[0]) for t in again.trials)
+    assert type(again.best_trial.params["c"]) is type(kept[0])
