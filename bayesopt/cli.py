@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import sys
 import time
 from collections.abc import Mapping
@@ -69,6 +70,10 @@ def run(
         The best value found, or ``None`` when no trial completed.
 
     Raises:
+        TypeError: ``n_trials``, ``batch_size``, ``seed`` or ``n_initial`` is not
+            an integer (``2.5``, ``"abc"``, ``true``); nothing is stored.
+        ValueError: one of them is out of range (``n_trials < 0``,
+            ``batch_size < 1``, ``seed`` outside ``[0, 2**63)``); nothing is stored.
         SystemExit: with code 130 after a KeyboardInterrupt, once the outputs
             are written (this also stops a multirun).
     """
@@ -77,6 +82,11 @@ def run(
     from bayesopt.optimizer import Optimizer
     from bayesopt.storage.engine import mask_url
 
+    # every count is checked before anything is built or stored
+    n_trials = _integer(cfg, "n_trials", low=0)
+    batch_size = _integer(cfg, "batch_size", low=1, default=1)
+    seed = _integer(cfg, "seed", low=0, high=2**63, high_text="2**63", default=None)
+    n_initial = _integer(cfg, "n_initial", low=0, default=None)
     start = time.perf_counter()
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -86,23 +96,15 @@ def run(
     acquisition, acquisition_options = _registry_entry(cfg["acquisition"], "acquisition")
     storage = cfg.get("storage") or f"sqlite:///{(out / 'study.db').resolve()}"
     study = str(cfg.get("study") or getattr(task, "name", None) or "default")
-    n_trials = int(cfg["n_trials"])
-    batch_size = int(cfg.get("batch_size") or 1)
-    if n_trials < 0 or batch_size < 1:
-        raise ValueError(
-            f"expected n_trials >= 0 and batch_size >= 1, got n_trials={n_trials}, "
-            f"batch_size={batch_size}."
-        )
-    seed = cfg.get("seed")
     opt = Optimizer(
         task.space,
         surrogate=surrogate,
         acquisition=acquisition,
         direction=task.direction,
-        seed=None if seed is None else int(seed),
+        seed=seed,
         storage=storage,
         study=study,
-        n_initial=cfg.get("n_initial"),
+        n_initial=n_initial,
         surrogate_options=surrogate_options,
         acquisition_options=acquisition_options,
     )
@@ -236,6 +238,50 @@ def write_report(
         f" (seed {meta.get('seed')})",
     )
     return results
+
+
+_MISSING = object()
+
+
+def _integer(
+    cfg: Mapping[str, Any],
+    key: str,
+    *,
+    low: int,
+    high: int | None = None,
+    high_text: str | None = None,
+    default: Any = _MISSING,
+) -> int | None:
+    """The integer ``cfg[key]`` in ``[low, high)``, refused with the key and value otherwise.
+
+    Hydra parses ``n_trials=40`` as an int, ``2.5`` as a float and ``abc`` as a
+    string; only an integer (or an integral float such as ``1e3``) is accepted,
+    never truncated. A missing or null key gives ``default`` (when one is given).
+    ``high_text`` is how the message writes ``high`` (``2**63``).
+
+    Raises:
+        TypeError: the value is not an integer (a bool, a non-integral float, a string).
+        ValueError: the value is outside ``[low, high)``, or missing without a default.
+    """
+    value = cfg.get(key) if key in cfg else None
+    expected = (
+        f"an integer >= {low}" if high is None else f"an integer in [{low}, {high_text or high})"
+    )
+    if value is None:
+        if default is _MISSING:
+            raise ValueError(f"{key}: expected {expected}, got {value!r}.")
+        return default
+    if default is None:
+        expected += " or null"
+    integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if not integral and isinstance(value, float) and value.is_integer():
+        integral = True
+    if not integral:
+        raise TypeError(f"{key}: expected {expected}, got {value!r}.")
+    number = int(value)
+    if number < low or (high is not None and number >= high):
+        raise ValueError(f"{key}: expected {expected}, got {value!r}.")
+    return number
 
 
 def _registry_entry(node: Any, group: str) -> tuple[str, dict[str, Any]]:

@@ -252,3 +252,82 @@ def test_keyboard_interrupt_stops_cleanly_and_still_writes_outputs(tmp_path):
     res = json.loads((tmp_path / "resumed" / "results.json").read_text())
     assert res["n_finished"] == 6 and res["n_complete"] == 5
     assert best == res["best_value"] and math.isfinite(best)
+
+
+# --- the counts: refused with the key and the value, before anything is stored --------
+
+
+def _composed(*overrides: str):
+    """The CLI's config composed from ``conf`` (Hydra parses each override's type)."""
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+@pytest.mark.parametrize(
+    ("override", "exc", "message"),
+    [
+        ("n_trials=2.5", TypeError, "n_trials: expected an integer >= 0, got 2.5."),
+        ("n_trials=abc", TypeError, "n_trials: expected an integer >= 0, got 'abc'."),
+        ("n_trials=true", TypeError, "n_trials: expected an integer >= 0, got True."),
+        ("n_trials=-1", ValueError, "n_trials: expected an integer >= 0, got -1."),
+        ("n_trials=null", ValueError, "n_trials: expected an integer >= 0, got None."),
+        ("batch_size=0", ValueError, "batch_size: expected an integer >= 1, got 0."),
+        ("batch_size=1.5", TypeError, "batch_size: expected an integer >= 1, got 1.5."),
+        ("seed=abc", TypeError, "seed: expected an integer in [0, 2**63) or null, got 'abc'."),
+        ("seed=1.5", TypeError, "seed: expected an integer in [0, 2**63) or null, got 1.5."),
+        ("seed=-3", ValueError, "seed: expected an integer in [0, 2**63) or null, got -3."),
+        (
+            "seed=9223372036854775808",
+            ValueError,
+            "seed: expected an integer in [0, 2**63) or null, got 9223372036854775808.",
+        ),
+        ("n_initial=2.5", TypeError, "n_initial: expected an integer >= 0 or null, got 2.5."),
+    ],
+)
+def test_cli_refuses_a_bad_count_naming_the_key_before_storing_anything(
+    tmp_path, override, exc, message
+):
+    cfg = _composed("task=branin", "n_trials=3", override)
+    out = tmp_path / "out"
+    with pytest.raises(exc) as err:
+        run(cfg, out)
+    assert str(err.value) == message
+    assert not out.exists()  # no study.db, no report: nothing was written
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (("n_trials=2", "seed=7", "batch_size=2"), (2, 7, 2)),
+        (("n_trials=2e0", "seed=null", "batch_size=null"), (2, None, 1)),
+    ],
+)
+def test_cli_accepts_integer_counts_and_nulls(tmp_path, overrides, expected):
+    cfg = _composed("task=branin", "n_initial=2", *overrides)
+    best = run(cfg, tmp_path)
+    res = json.loads((tmp_path / "results.json").read_text())
+    n_trials, seed, batch_size = expected
+    assert (res["n_trials"], res["n_finished"], res["batch_size"]) == (
+        n_trials,
+        n_trials,
+        batch_size,
+    )
+    assert type(res["n_trials"]) is int
+    if seed is not None:
+        assert res["seed"] == seed
+    assert best == res["best_value"]
+
+
+def test_cli_process_exits_non_zero_on_a_fractional_n_trials(tmp_path):
+    proc = _cli(
+        "task=branin",
+        "n_trials=2.5",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "n_trials: expected an integer >= 0, got 2.5" in proc.stderr
+    assert not (tmp_path / "run" / "study.db").exists()
