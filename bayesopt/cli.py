@@ -185,6 +185,7 @@ def write_report(
         The results dict written to ``results.json``.
     """
     from bayesopt import report
+    from bayesopt.fallbacks import summarize
 
     trials = opt.trials
     direction = task.direction
@@ -223,6 +224,7 @@ def write_report(
         "total_ask_seconds": sum(ask_seconds.values()),
         "total_seconds": total_seconds,
         "interrupted": interrupted,
+        "fallbacks": summarize(trials).to_json(),
         "output_dir": str(out.resolve()),
     }
     report.write_results_json(results, out / "results.json")
@@ -305,6 +307,11 @@ def _registry_entry(node: Any, group: str) -> tuple[str, dict[str, Any]]:
 
 
 def _print_summary(results: Mapping[str, Any], out: Path) -> None:
+    from bayesopt.fallbacks import FallbackSummary
+
+    message = FallbackSummary(**results["fallbacks"]).message()
+    if message:
+        print(message)
     if results["best_value"] is None:
         print(f"no trial completed ({results['n_finished']} finished); outputs in {out}")
         return

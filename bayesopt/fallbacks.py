@@ -65,11 +65,15 @@ class FallbackSummary:
         return f"bayesopt: {', '.join(parts)} ({top})."
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-able dict (``results.json``, ``optimization_results.yaml``)."""
+        """A JSON-able dict (``results.json``, ``optimization_results.yaml``).
+
+        ``FallbackSummary(**summary.to_json())`` rebuilds the summary.
+        """
         return {
             "n_model_phase": self.n_model_phase,
             "n_fallback": self.n_fallback,
             "n_rescued": self.n_rescued,
+            "streak": self.streak,
             "reasons": dict(self.reasons),
         }
 

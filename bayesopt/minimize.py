@@ -12,7 +12,7 @@ from typing import Any
 
 from bayesopt.fallbacks import FallbackSummary
 from bayesopt.fallbacks import summarize as summarize_fallbacks
-from bayesopt.optimizer import Optimizer
+from bayesopt.optimizer import MAX_BATCH, Optimizer
 from bayesopt.proposal import n_finished
 from bayesopt.resume import DEFAULT_MAX_ATTEMPTS, INTERRUPTED
 from bayesopt.timeout import TrialTimeoutError, call_with_timeout, check_timeout
@@ -210,7 +210,7 @@ def run_loop(
                 break
             _check_failures(result, max_failure_rate)
             t0 = time.perf_counter()
-            k = min(batch_size, n_trials - finished)
+            k = min(batch_size, MAX_BATCH, n_trials - finished)
             trials = opt.ask_batch(k) if k > 1 else [opt.ask()]
             per_trial = (time.perf_counter() - t0) / len(trials)
             result.ask_seconds.update({t.id: per_trial for t in trials})

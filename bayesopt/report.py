@@ -28,7 +28,7 @@ __all__ = [
     "write_trials_csv",
 ]
 
-FINISHED_STATES = (TrialState.COMPLETE, TrialState.FAILED)
+FINISHED_STATES = (TrialState.COMPLETE, TrialState.FAILED, TrialState.PRUNED)
 """The states that count towards ``n_trials``."""
 
 ATTR_COLUMNS = ("source", "surrogate", "fit_seconds", "fallback", "fail_reason", "worker")
@@ -36,7 +36,7 @@ ATTR_COLUMNS = ("source", "surrogate", "fit_seconds", "fallback", "fail_reason",
 
 
 def finished_trials(trials: Sequence[Trial]) -> list[Trial]:
-    """The COMPLETE and FAILED trials, in id order."""
+    """The finished (COMPLETE, FAILED, PRUNED) trials, in id order."""
     return sorted((t for t in trials if t.state in FINISHED_STATES), key=lambda t: t.id)
 
 

@@ -84,6 +84,13 @@ def test_cli_results_agree_with_trials_csv(branin_run):
     assert res["task"] == "branin" and res["surrogate"] == "gp"
     assert res["acquisition"] == "qlognei" and res["seed"] == 0
     assert res["n_trials"] == 8 and res["n_finished"] == 8 and res["n_complete"] == 8
+    assert res["fallbacks"] == {
+        "n_model_phase": 4,
+        "n_fallback": 0,
+        "n_rescued": 0,
+        "streak": 0,
+        "reasons": {},
+    }
     assert res["n_initial"] == 4
     assert res["best_value"] == min(values)
     assert res["best_trial_id"] == values.index(min(values))
@@ -245,12 +252,15 @@ def test_keyboard_interrupt_stops_cleanly_and_still_writes_outputs(tmp_path):
     assert rows[2]["fail_reason"].startswith("interrupted")
     assert res["best_value"] == min(float(r["value"]) for r in rows[:2])
     assert (tmp_path / "convergence.png").is_file() and (tmp_path / "study.db").is_file()
-    # The same storage resumes the study: the interrupted trial counts as finished.
+    # The same storage resumes the study: the interrupted trial is evaluated again
+    # under its own id (as a sweep relaunches its interrupted jobs), then the rest.
     task.fail_when = None
     cfg.storage = f"sqlite:///{tmp_path / 'study.db'}"
     best = run(cfg, tmp_path / "resumed", task=task)
     res = json.loads((tmp_path / "resumed" / "results.json").read_text())
-    assert res["n_finished"] == 6 and res["n_complete"] == 5
+    assert res["n_finished"] == 6 and res["n_complete"] == 6
+    rows = _read_csv(tmp_path / "resumed" / "trials.csv")
+    assert [r["state"] for r in rows] == ["COMPLETE"] * 6
     assert best == res["best_value"] and math.isfinite(best)
 
 
@@ -331,3 +341,39 @@ def test_cli_process_exits_non_zero_on_a_fractional_n_trials(tmp_path):
     assert proc.returncode != 0
     assert "n_trials: expected an integer >= 0, got 2.5" in proc.stderr
     assert not (tmp_path / "run" / "study.db").exists()
+
+
+def test_fallbacks_are_counted_in_results_and_printed_at_the_end(tmp_path, capsys, monkeypatch):
+    # a model that cannot fit turns the run into space-filling search: never silently
+    import surrogates.base
+    from surrogates.base import FitError, Surrogate
+
+    class _AlwaysFails(Surrogate):
+        name = "always_fails_for_test"
+
+        def fit(self, X, Y, columns, seed, init=None, refit=True):
+            raise FitError("the kernel matrix is not positive definite")
+
+    # registered for this test only (the contract tests iterate over the registry)
+    monkeypatch.setitem(surrogates.base._REGISTRY, _AlwaysFails.name, _AlwaysFails)
+
+    task = _Quadratic()
+    cfg = OmegaConf.create(
+        {
+            "surrogate": {"name": "always_fails_for_test"},
+            "acquisition": {"name": "qlognei"},
+            "n_trials": 7,
+            "n_initial": 3,
+            "seed": 0,
+            "storage": None,
+            "study": None,
+            "batch_size": 1,
+        }
+    )
+    with pytest.warns(RuntimeWarning, match="last 3 proposals fell back"):
+        run(cfg, tmp_path, task=task)
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["fallbacks"]["n_fallback"] == 4 and res["fallbacks"]["n_model_phase"] == 4
+    assert "not positive definite" in next(iter(res["fallbacks"]["reasons"]))
+    out = capsys.readouterr().out
+    assert "bayesopt: 4 of 4 model proposals fell back to space-filling points" in out
