@@ -13,9 +13,11 @@ at admissible values), each round
    (botorch's ``optimize_acqf``, one start per restart);
 
 until a round changes nothing or ``MAX_ROUNDS`` rounds have run. A batch of
-``q`` points is built greedily, each point pending for the next. On a domain
-without continuous columns the evaluated and pending points (``avoid``) are
-never proposed, like the enumerated strategies.
+``q`` points is built greedily, each point pending for the next; a pick that
+repeats an earlier one is searched again away from the codes already in the
+batch (``acquisitions.optimize.greedy_batch``). On a domain without
+continuous columns the evaluated and pending points (``avoid``) are never
+proposed, like the enumerated strategies.
 """
 
 from __future__ import annotations
@@ -53,6 +55,15 @@ def _mask_tried(values: Tensor, X: Tensor, avoid: Tensor | None) -> Tensor:
     return values.masked_fill(_matches(X, avoid), float("-inf"))
 
 
+def _mask_taken(values: Tensor, X: Tensor, taken: Tensor | None, cols: list[int]) -> Tensor:
+    """``values``, ``-inf`` at the rows of ``X`` whose ``cols`` equal a row of ``taken``."""
+    if taken is None or taken.numel() == 0:
+        return values
+    from acquisitions.optimize import _matches
+
+    return values.masked_fill(_matches(X[:, cols], taken[:, cols]), float("-inf"))
+
+
 def _improved(new: Tensor, old: Tensor) -> Tensor:
     return new > old + 1e-9 * (1.0 + old.abs().nan_to_num(posinf=0.0, neginf=0.0))
 
@@ -63,9 +74,15 @@ def _search(
     settings: object,
     avoid: Tensor | None,
     gen: torch.Generator,
+    taken: Tensor | None = None,
 ) -> Tensor:
-    """One point (``d``) maximizing ``acqf`` by restarts of the coordinate search."""
+    """One point (``d``) maximizing ``acqf`` by restarts of the coordinate search.
+
+    ``taken`` (``k x d``, the batch so far): points whose discrete columns
+    equal a row's discrete columns are not proposed.
+    """
     cols = {**domain.discrete, **domain.categorical}
+    keys = sorted(cols)
     d = domain.dim
     dtype, device = domain.bounds.dtype, domain.bounds.device
     continuous = [i for i in range(d) if i not in cols]
@@ -81,7 +98,7 @@ def _search(
         ),
         dim=0,
     )
-    v0 = _mask_tried(_evaluate(acqf, X0), X0, avoid)
+    v0 = _mask_taken(_mask_tried(_evaluate(acqf, X0), X0, avoid), X0, taken, keys)
     top = v0.argsort(descending=True)[: settings.num_restarts]
     cur, cur_v = X0[top].clone(), v0[top].clone()
 
@@ -95,7 +112,8 @@ def _search(
             Xb = cur.unsqueeze(1).repeat(1, k, 1)
             Xb[:, :, c] = V
             Xb = Xb.reshape(r * k, d)
-            vals = _mask_tried(_evaluate(acqf, Xb), Xb, avoid).reshape(r, k)
+            vals = _mask_tried(_evaluate(acqf, Xb), Xb, avoid)
+            vals = _mask_taken(vals, Xb, taken, keys).reshape(r, k)
             best_v, best_j = vals.max(dim=1)
             better = _improved(best_v, cur_v)
             if better.any():
@@ -114,10 +132,11 @@ def _search(
                 options={"maxiter": settings.maxiter},
             )
             Xc = Xc.detach().reshape(cur.shape)
-            better = _improved(vc.detach().reshape(-1), cur_v)
+            vc = _mask_taken(vc.detach().reshape(-1), Xc, taken, keys)
+            better = _improved(vc, cur_v)
             if better.any():
                 cur[better] = Xc[better]
-                cur_v[better] = vc.detach().reshape(-1)[better]
+                cur_v[better] = vc[better]
                 changed = True
         if not changed:
             break
@@ -145,24 +164,21 @@ def optimize_coordinate(
             the global torch stream).
 
     Returns:
-        ``q x d`` points.
+        ``q x d`` distinct points (see ``greedy_batch``).
     """
     gen = torch.Generator()
     gen.manual_seed(int(seed) if seed is not None else int(torch.randint(2**31 - 1, ()).item()))
     if settings.allow_repeats:
         avoid = None
-    base = getattr(acqf, "X_pending", None)  # analytic acquisitions have none (q = 1)
-    picks: list[Tensor] = []
-    try:
-        for _ in range(q):
-            x = _search(acqf, domain, settings, avoid, gen)
-            picks.append(x)
-            chosen = torch.stack(picks)
-            if q > 1:
-                acqf.set_X_pending(chosen if base is None else torch.cat([base, chosen]))
-            if avoid is not None:
-                avoid = torch.cat([avoid.to(x), x.unsqueeze(0)])
-    finally:
-        if q > 1:
-            acqf.set_X_pending(base)
-    return torch.stack(picks)
+    from acquisitions.optimize import greedy_batch
+
+    tried = [avoid]  # the evaluated and pending points, then each pick (fully discrete)
+
+    def pick(exclude: Tensor | None) -> Tensor:
+        return _search(acqf, domain, settings, tried[0], gen, exclude)
+
+    def picked(x: Tensor) -> None:
+        if tried[0] is not None:
+            tried[0] = torch.cat([tried[0].to(x), x.unsqueeze(0)])
+
+    return greedy_batch(acqf, domain, q, pick, on_pick=picked)

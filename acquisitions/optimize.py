@@ -26,6 +26,16 @@ domain, so the acquisition sees the same candidate set as the optimizer.
 
 Integers and categoricals are never relaxed and rounded afterwards, except
 integer grids larger than ``bayesopt.space.MAX_DISCRETE_VALUES``.
+
+A batch (``q > 1``) over a domain with discrete columns has distinct rows.
+Finite domains pick ``q`` distinct points jointly; the other strategies pick
+greedily, each point pending for the next (``greedy_batch``). Pending points
+lower a good acquisition's value where they are, but not every acquisition's
+(a flat surface, Thompson draws that ignore them, a hand-written one), so a
+pick that repeats an earlier pick of the batch (same discrete values,
+continuous values within ``REPEAT_TOLERANCE`` of the range) is searched again
+with the discrete combinations of the batch so far excluded, while the domain
+has untaken ones. On continuous domains distinctness rests on the pending points.
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ __all__ = [
     "OptimizerSettings",
     "choose_strategy",
     "finite_candidates",
+    "greedy_batch",
     "optimize_acquisition",
 ]
 
@@ -60,6 +71,12 @@ MAX_ENUMERATED_POINTS = 4096
 LARGE_CATEGORICAL = 20
 #: Enumerate a fully discrete domain with a large categorical up to this many points.
 MAX_ENUMERATED_LARGE = 100_000
+#: Two picks of a batch with the same discrete values and continuous values this close
+#: (as a fraction of each column's range) are the same point.
+REPEAT_TOLERANCE = 1e-6
+#: Subtracted from the acquisition value of an excluded point (finite, so that
+#: botorch's Boltzmann start selection and L-BFGS-B stay well defined).
+EXCLUDED_PENALTY = 1e10
 
 
 class CandidatesExhaustedWarning(RuntimeWarning):
@@ -180,6 +197,78 @@ def _exclude(points: Tensor, avoid: Tensor | None, q: int) -> Tensor:
         stacklevel=4,
     )
     return points
+
+
+def _repeats(x: Tensor, picks: Tensor, domain: Domain) -> bool:
+    """Whether ``x`` (``d``) is the same point as a row of ``picks`` (``k x d``)."""
+    if picks.numel() == 0:
+        return False
+    width = (domain.bounds[1] - domain.bounds[0]).to(x).clamp_min(1e-12)
+    tol = torch.full_like(width, REPEAT_TOLERANCE) * width
+    for c in _discrete_cols(domain):
+        tol[c] = 1e-9
+    return bool(((picks.to(x) - x).abs() <= tol).all(dim=-1).any())
+
+
+class _Excluding(AcquisitionFunction):
+    """``acqf`` less ``EXCLUDED_PENALTY`` where discrete columns equal a row of ``taken``."""
+
+    def __init__(self, acqf: AcquisitionFunction, cols: list[int], taken: Tensor) -> None:
+        super().__init__(model=getattr(acqf, "model", None))
+        self.acqf = acqf
+        self.cols = cols
+        self.register_buffer("taken", taken[:, cols])
+
+    def forward(self, X: Tensor) -> Tensor:  # batch x q x d -> batch
+        values = self.acqf(X)
+        Xd = X[..., self.cols].unsqueeze(-2)  # batch x q x 1 x c
+        hit = ((Xd - self.taken.to(X)).abs() < 1e-9).all(-1).any(-1).any(-1)  # batch
+        return values - EXCLUDED_PENALTY * hit.to(values)
+
+
+def greedy_batch(
+    acqf: AcquisitionFunction,
+    domain: Domain,
+    q: int,
+    pick: Callable[[Tensor | None], Tensor],
+    on_pick: Callable[[Tensor], None] | None = None,
+) -> Tensor:
+    """``q`` distinct points chosen one at a time, each pending for the next.
+
+    ``pick(exclude)`` returns one point (``d`` or ``1 x d``) maximizing ``acqf``
+    given its current pending points, avoiding the discrete combinations of
+    the rows of ``exclude`` (``k x d``) when ``exclude`` is not ``None``. A
+    pick that repeats an earlier pick of the batch is picked again with the
+    batch's combinations excluded, unless that would exclude every combination.
+
+    Args:
+        acqf: The acquisition function; its ``X_pending`` is restored afterwards.
+        domain: The encoded domain.
+        q: Number of points.
+        pick: One greedy step (see above).
+        on_pick: Called with each chosen point (``d``).
+
+    Returns:
+        ``q x d`` points.
+    """
+    n_combinations = _n_combinations(domain)
+    base = getattr(acqf, "X_pending", None)  # analytic acquisitions have none (q = 1)
+    picks: list[Tensor] = []
+    try:
+        for _ in range(q):
+            x = pick(None).detach().reshape(domain.dim)
+            if picks and len(picks) < n_combinations and _repeats(x, torch.stack(picks), domain):
+                x = pick(torch.stack(picks)).detach().reshape(domain.dim)
+            picks.append(x)
+            if on_pick is not None:
+                on_pick(x)
+            if q > 1:
+                chosen = torch.stack(picks)
+                acqf.set_X_pending(chosen if base is None else torch.cat([base, chosen.to(base)]))
+    finally:
+        if q > 1:
+            acqf.set_X_pending(base)
+    return torch.stack(picks)
 
 
 def _subset(points: Tensor, n: int | None, seed: int | None) -> Tensor:
@@ -337,36 +426,48 @@ def _opt_mixed(
 ) -> Tensor:
     cols = _discrete_cols(domain)
     dims = sorted(cols)
-    fixed = [
-        dict(zip(dims, combo, strict=True))
-        for combo in itertools.product(*(cols[i] for i in dims))
-    ]
-    X, _ = optimize_acqf_mixed(
-        acqf,
-        bounds=domain.bounds,
-        q=q,
-        num_restarts=s.num_restarts,
-        raw_samples=s.raw_samples,
-        fixed_features_list=fixed,
-        options={"maxiter": s.maxiter},
-    )
-    return X
+    combos = list(itertools.product(*(cols[i] for i in dims)))
+
+    def pick(exclude: Tensor | None) -> Tensor:
+        kept = combos
+        if exclude is not None:
+            taken = exclude[:, dims]
+            kept = [
+                c for c in combos if not _matches(taken.new_tensor([c]), taken).item()
+            ] or combos
+        X, _ = optimize_acqf_mixed(
+            acqf,
+            bounds=domain.bounds,
+            q=1,
+            num_restarts=s.num_restarts,
+            raw_samples=s.raw_samples,
+            fixed_features_list=[dict(zip(dims, c, strict=True)) for c in kept],
+            options={"maxiter": s.maxiter},
+        )
+        return X
+
+    return greedy_batch(acqf, domain, q, pick)
 
 
 def _opt_alternating(
     acqf: AcquisitionFunction, domain: Domain, q: int, s: OptimizerSettings, avoid: Tensor | None
 ) -> Tensor:
-    X, _ = optimize_acqf_mixed_alternating(
-        acqf,
-        bounds=domain.bounds,
-        discrete_dims=domain.discrete or None,
-        cat_dims=domain.categorical or None,
-        q=q,
-        num_restarts=s.num_restarts,
-        raw_samples=s.raw_samples,
-        options={"maxiter_continuous": s.maxiter},
-    )
-    return X
+    dims = sorted(_discrete_cols(domain))
+
+    def pick(exclude: Tensor | None) -> Tensor:
+        X, _ = optimize_acqf_mixed_alternating(
+            acqf if exclude is None else _Excluding(acqf, dims, exclude),
+            bounds=domain.bounds,
+            discrete_dims=domain.discrete or None,
+            cat_dims=domain.categorical or None,
+            q=1,
+            num_restarts=s.num_restarts,
+            raw_samples=s.raw_samples,
+            options={"maxiter_continuous": s.maxiter},
+        )
+        return X
+
+    return greedy_batch(acqf, domain, q, pick)
 
 
 STRATEGIES: dict[str, Callable[..., Tensor]] = {
@@ -403,7 +504,8 @@ def optimize_acquisition(
             starting points (default: the global torch stream).
 
     Returns:
-        ``q x d`` proposed points, inside ``domain``.
+        ``q x d`` proposed points, inside ``domain``; distinct on a domain with
+        discrete columns while it has ``q`` points (module doc).
     """
     settings = settings or OptimizerSettings()
     strategy = choose_strategy(domain)

@@ -128,10 +128,17 @@ def test_coordinate_search_finds_the_best_code_and_continuous_value():
     X = optimize_acquisition(acqf, _text_domain(m), settings=s, seed=0)
     assert int(X[0, 0]) == int(table.argmax())
     assert X[0, 1].item() == pytest.approx(0.3, abs=1e-4)
-    # seeded: the same answer again; q=2 gives two distinct codes
+    # seeded: the same answer again
     assert torch.equal(optimize_acquisition(acqf, _text_domain(m), settings=s, seed=0), X)
+    # q=2 gives two distinct codes, although CodeTable ignores its pending points (the
+    # greedy second step re-found the first pick: two identical rows), and the second
+    # code is the best of the rest with its own best x
     X2 = optimize_acquisition(acqf, _text_domain(m), q=2, settings=s, seed=0)
     assert X2.shape == (2, 2)
+    assert torch.equal(X2[0], X[0])
+    second = int(table.topk(2).indices[1])
+    assert int(X2[1, 0]) == second != int(X2[0, 0])
+    assert X2[1, 1].item() == pytest.approx(0.3, abs=1e-4)
 
 
 def test_coordinate_search_scores_a_subset_of_a_large_column():
@@ -250,3 +257,89 @@ def test_screened_multistart_finds_what_every_restart_to_convergence_finds():
         with torch.no_grad():
             found[screen] = acqf(x.unsqueeze(0))
     torch.testing.assert_close(found[10], found[None], rtol=0, atol=1e-6)
+
+
+# --- batches are distinct on domains with discrete columns ---------------------------
+
+
+class IgnoresPending(AcquisitionFunction):
+    """A fixed surface that does not look at X_pending: a greedy batch re-finds its maximum."""
+
+    def __init__(self, target):
+        super().__init__(model=None)
+        self.target = target
+        self.X_pending = None
+        self.pending_seen = []
+
+    def set_X_pending(self, X_pending=None):
+        self.X_pending = X_pending
+        self.pending_seen.append(None if X_pending is None else X_pending.shape[0])
+
+    def forward(self, X):  # batch x q x d -> batch
+        return -((X - self.target[: X.shape[-1]]) ** 2).sum(dim=(-1, -2))
+
+
+def _distinct_rows(X):
+    return len({tuple(round(v, 9) for v in row) for row in X.tolist()}) == X.shape[0]
+
+
+@pytest.mark.parametrize(
+    ("domain", "strategy"),
+    [
+        # few combinations with a continuous column: botorch's optimize_acqf_mixed
+        (
+            Domain(
+                _bounds(2, torch.tensor([1.0, 2.0], dtype=torch.float64)),
+                categorical={1: [0.0, 1.0, 2.0]},
+            ),
+            "mixed",
+        ),
+        # many combinations with continuous columns: botorch's alternating search
+        (
+            Domain(
+                _bounds(3, torch.tensor([1.0, 11.0, 1.0], dtype=torch.float64)),
+                categorical={1: [float(i) for i in range(12)]},
+            ),
+            "alternating",
+        ),
+        # fully discrete beyond enumeration: alternating, no continuous column
+        (
+            Domain(
+                _bounds(3, torch.tensor([19.0, 19.0, 19.0], dtype=torch.float64)),
+                categorical={i: [float(j) for j in range(20)] for i in range(3)},
+            ),
+            "alternating",
+        ),
+        # a large categorical with a continuous column: coordinate search
+        (_text_domain(200), "coordinate"),
+        # fully discrete, enumerated
+        (Domain(_bounds(2), discrete={0: [i / 4 for i in range(5)], 1: [0.0, 1.0]}), "enumerate"),
+    ],
+    ids=["mixed", "alternating", "alternating-discrete", "coordinate", "enumerate"],
+)
+def test_a_batch_over_a_discrete_domain_has_distinct_rows(domain, strategy):
+    assert choose_strategy(domain) == strategy
+    acqf = IgnoresPending(torch.tensor([0.3, 1.0, 0.45], dtype=torch.float64))
+    s = OptimizerSettings(num_restarts=2, raw_samples=32, maxiter=30)
+    torch.manual_seed(0)
+    single = optimize_acquisition(acqf, domain, q=1, settings=s, seed=0)
+    torch.manual_seed(0)
+    X = optimize_acquisition(acqf, domain, q=3, settings=s, seed=0)
+    assert X.shape == (3, domain.dim)
+    assert _distinct_rows(X), X
+    # the first pick is the single-point answer; the pending points are restored
+    torch.testing.assert_close(X[0], single[0], atol=1e-4, rtol=0)
+    assert acqf.X_pending is None
+    for c, values in {**domain.discrete, **domain.categorical}.items():
+        assert set(X[:, c].tolist()) <= set(values)
+
+
+def test_a_batch_larger_than_the_discrete_combinations_still_returns_q_points():
+    # two combinations, q=3: the third point repeats a combination (new x if the
+    # acquisition uses its pending points; this one does not, so x may repeat too)
+    dom = Domain(_bounds(2), categorical={1: [0.0, 1.0]})
+    acqf = IgnoresPending(torch.tensor([0.3, 1.0], dtype=torch.float64))
+    s = OptimizerSettings(num_restarts=2, raw_samples=32, maxiter=30)
+    X = optimize_acquisition(acqf, dom, q=3, settings=s, seed=0)
+    assert X.shape == (3, 2)
+    assert sorted(X[:2, 1].tolist()) == [0.0, 1.0]
