@@ -57,7 +57,11 @@ DEFAULT_OUTPUT = _REPO_ROOT / "benchmarks" / "results" / "compare_acquisitions.j
 def run_one(
     task_name: str, acquisition: str, seed: int, budget: int, noise_std: float, quick: bool
 ) -> dict[str, Any]:
-    """One optimization; returns the true regret of the recommended point and timings."""
+    """One optimization; returns the true regret of the recommended point and timings.
+
+    The record also holds the recommended point (``recommended``) and its
+    noisy observed value (``observed_value``), so the regret can be checked.
+    """
     from acquisitions.optimize import OptimizerSettings
     from bayesopt import Optimizer
     from benchmarks.base import make_task
@@ -85,6 +89,8 @@ def run_one(
         "budget": budget,
         "noise_std": noise_std,
         "regret": task.regret(task.evaluate(recommended.params)),
+        "recommended": dict(recommended.params),
+        "observed_value": recommended.value,
         "seconds_per_ask": statistics.median(seconds),
         "fallbacks": sum(1 for t in opt.trials if t.attrs.get("source") == "fallback"),
     }

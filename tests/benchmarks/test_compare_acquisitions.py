@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from benchmarks.base import make_task
 from benchmarks.compare_acquisitions import main, paired_with, summarize
 
 
@@ -33,7 +34,21 @@ def test_quick_run_scores_the_recommended_point_by_its_true_regret(tmp_path):
     out = tmp_path / "acq.json"
     doc = main(["--quick", "--acquisitions", "qlognei", "ei", "--output", str(out)])
     assert {r["acquisition"] for r in doc["records"]} == {"qlognei", "ei"}
+    task = make_task("hartmann6")  # noise-free: the true values
     for rec in doc["records"]:
         assert rec["noise_std"] == pytest.approx(0.332237)
-        assert 0.0 <= rec["regret"] < 3.33  # true regret of an evaluated point of Hartmann-6
+        # The regret is the true (noise-free) regret of the recommended point, not that of
+        # its noisy observation. (It used to be checked as 0 <= regret < 3.33, which every
+        # point of Hartmann-6 passes. No bound on how well it optimized fits this quick
+        # run: with 8 evaluations, 4 of them Sobol, uniform random search's recommendation
+        # (best noisy observation) has regret below 1.27 with probability 5% and below 2.61
+        # with probability 50% (100,000 simulated runs), while qlognei here gets 1.31,
+        # 3.07, 1.74, 3.32, 3.17, 1.60 on seeds 0-5: a bound random fails 95% of the time
+        # the method fails too. How well each acquisition optimizes under noise is the full
+        # benchmark's job (60 evaluations, 10 paired seeds; README).)
+        truth = task.evaluate(rec["recommended"])
+        assert rec["regret"] == pytest.approx(truth - task.optimal_value, abs=1e-12)
+        assert rec["regret"] >= 0.0
+        assert abs(rec["observed_value"] - truth) > 1e-6  # the observation was noisy
+        assert set(rec["recommended"]) == set(task.space)
     assert json.loads(out.read_text())["rows"][0]["acquisition"] == "qlognei"
