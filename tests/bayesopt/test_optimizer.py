@@ -518,7 +518,20 @@ def test_awkward_values_give_in_bounds_proposals(make_optimizer, fn):
             assert in_space(QUAD_SPACE, t.params)
             opt.tell(t, fn(t.params["x"], t.params["y"]))
         batch = opt.ask_batch(2)
-    assert all(issubclass(w.category, Warning) for w in caught)
+    # Constant and 1e9-offset outcomes make botorch say the training targets it got are
+    # not standardized; that is the only warning allowed. A model fallback (RuntimeWarning
+    # "model-based proposal failed", ModelFallbackWarning) or any numerical warning fails.
+    from botorch.exceptions.warnings import InputDataWarning
+
+    unexpected = [
+        f"{w.category.__name__}: {w.message}"
+        for w in caught
+        if not (
+            issubclass(w.category, InputDataWarning) and "is not standardized" in str(w.message)
+        )
+    ]
+    assert unexpected == []
+    assert [t.attrs["source"] for t in opt.trials] == ["sobol"] * 3 + ["model"] * 5
     for t in batch:
         assert in_space(QUAD_SPACE, t.params)
     assert len({tuple(t.params.values()) for t in batch}) == 2
