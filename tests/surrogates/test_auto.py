@@ -118,7 +118,7 @@ def test_auto_picks_the_better_surrogate_and_keeps_the_choice_between_refreshes(
     assert small.last_used == "blurred_gp_for_tests" and small.last_scores is None
 
 
-def test_auto_is_reproducible_and_records_its_choice_in_trials():
+def _auto_run(seed):
     from bayesopt import Float, Optimizer
 
     opt = Optimizer(
@@ -126,14 +126,41 @@ def test_auto_is_reproducible_and_records_its_choice_in_trials():
         surrogate="auto",
         surrogate_options={"candidates": ["gp", "blurred_gp_for_tests"], "min_points": 4},
         n_initial=4,
-        seed=0,
+        seed=seed,
     )
     for _ in range(7):
         t = opt.ask()
         opt.tell(t.id, math.sin(5 * t.params["x"]) + t.params["y"] ** 2)
-    model_trials = [t for t in opt.trials if t.attrs.get("surrogate") == "auto"]
+    return opt.trials
+
+
+def _fingerprint(trials):
+    """What must repeat: each point, its value, and what auto chose and why."""
+    return [
+        (
+            t.params,
+            t.value,
+            t.attrs.get("source"),
+            t.attrs.get("surrogate_used"),
+            t.attrs.get("model_state"),  # choice, held-out scores, wins, fitted state
+        )
+        for t in trials
+    ]
+
+
+def test_auto_is_reproducible_and_records_its_choice_in_trials():
+    first, again, other = _auto_run(0), _auto_run(0), _auto_run(1)
+    model_trials = [t for t in first if t.attrs.get("surrogate") == "auto"]
     assert len(model_trials) == 3
     assert all(t.attrs["surrogate_used"] in ("gp", "blurred_gp_for_tests") for t in model_trials)
+    assert all(
+        set(t.attrs["model_state"]["scores"]) == {"gp", "blurred_gp_for_tests"}
+        for t in model_trials
+    )
+    # the same seed gives the same proposals, bit for bit, and the same choices
+    assert _fingerprint(again) == _fingerprint(first)
+    # ... and the comparison can fail: another seed proposes other points
+    assert [t.params for t in other] != [t.params for t in first]
 
 
 def test_bad_options_name_the_parameter():
