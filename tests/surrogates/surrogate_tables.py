@@ -48,6 +48,23 @@ CALIBRATION_OPTIONS: dict[str, dict[str, Any]] = {
     "neural_bandit": {},
 }
 
+#: name -> what the surrogate does with ``init`` (an earlier fit's ``last_state``):
+#: ``"reuses"``: it keeps a state, and ``refit=False`` conditions the stored
+#: hyperparameters on the new data without optimizing (``last_refit`` False);
+#: ``"initializes"``: it keeps a state and starts every fit from it (it always
+#: refits: hmc_bnn's step size and noise scale); ``None``: stateless, ``init`` and
+#: ``refit`` are ignored and ``last_state`` is None (every fit trains from scratch).
+#: The contract suite checks each entry; a registered surrogate must have one.
+WARM_STARTS: dict[str, str | None] = {
+    "gp": "reuses",
+    "ibnn": "reuses",
+    "auto": "reuses",  # the choice and its member's state (auto's FAST_OPTIONS: gp, ibnn)
+    "hmc_bnn": "initializes",
+    "dkl": None,
+    "ensemble": None,
+    "neural_bandit": None,
+}
+
 #: Every registered surrogate (the suites are parametrized over these).
 SURROGATES = available_surrogates()
 

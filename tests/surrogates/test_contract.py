@@ -17,7 +17,7 @@ import torch
 from botorch.models.model import Model
 from botorch.posteriors.ensemble import EnsemblePosterior
 from botorch.sampling.get_sampler import get_sampler
-from surrogate_tables import SURROGATES, continuous_columns, make, toy_data
+from surrogate_tables import SURROGATES, WARM_STARTS, continuous_columns, make, toy_data
 
 from acquisitions import get_acquisition
 from acquisitions.base import AcquisitionContext, Domain
@@ -249,23 +249,66 @@ def test_degenerate_data_do_not_crash(name, case):
 # --------------------------------------------------------------------------- warm starts, device
 
 
+def _predict(model, X):
+    with torch.no_grad():
+        post = model.posterior(X)
+    return post.mean, post.variance
+
+
 @pytest.mark.parametrize("name", SURROGATES)
 def test_last_state_is_small_json_and_warm_starts(name):
+    assert name in WARM_STARTS, (
+        f"surrogate {name!r}: declare what it does with init/refit in "
+        "tests/surrogates/surrogate_tables.py WARM_STARTS"
+    )
+    kind = WARM_STARTS[name]
     X, Y = toy_data(14, D, seed=6)
     surrogate = make(name)
     _fit(surrogate, X[:10], Y[:10], COLS)
     state = surrogate.last_state
-    assert state is None or isinstance(state, dict)
+    if kind is None:  # stateless, as declared: init and refit change nothing
+        assert state is None
+    else:
+        assert isinstance(state, dict) and state, f"{name} keeps no state"
     text = json.dumps(state)  # stored with every trial as JSON
     assert len(text) < 16_000, f"last_state of {name} is {len(text)} characters of JSON"
     init = json.loads(text)
+    T = _points(4, D)
     for refit in (True, False):
         fresh = make(name)
         model = _fit(fresh, X, Y, COLS, seed=1, init=init, refit=refit)
         assert isinstance(fresh.last_refit, bool)
-        with torch.no_grad():
-            post = model.posterior(_points(4, D))
-        assert torch.isfinite(post.mean).all() and torch.isfinite(post.variance).all()
+        mean, var = _predict(model, T)
+        assert torch.isfinite(mean).all() and torch.isfinite(var).all()
+        if kind == "reuses":
+            assert fresh.last_refit is refit
+        else:
+            assert fresh.last_refit is True
+
+    if kind == "reuses":
+        # refit=False uses the state it is given: handed the state of a fit on (X, Y), it
+        # predicts what that fit predicts, and a state from other data predicts otherwise
+        full = make(name)
+        reference = _fit(full, X, Y, COLS, seed=2)
+        own = json.loads(json.dumps(full.last_state))
+        reused = make(name)
+        model = _fit(reused, X, Y, COLS, seed=3, init=own, refit=False)
+        assert reused.last_refit is False
+        for got, want in zip(_predict(model, T), _predict(reference, T), strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-9)
+        other = _fit(make(name), X, Y, COLS, seed=3, init=init, refit=False)
+        assert not torch.allclose(_predict(other, T)[0], _predict(reference, T)[0], rtol=1e-6)
+    elif kind == "initializes":
+        # every fit refits, starting from the state: with the same seed and data, a fit
+        # from the state differs from a fit without it
+        cold = _fit(make(name), X, Y, COLS, seed=1)
+        warm = _fit(make(name), X, Y, COLS, seed=1, init=init)
+        assert not torch.equal(_predict(warm, T)[0], _predict(cold, T)[0])
+    else:
+        # stateless: the same seed gives the same model with or without init
+        cold = _fit(make(name), X, Y, COLS, seed=1)
+        warm = _fit(make(name), X, Y, COLS, seed=1, init={"anything": 1.0}, refit=False)
+        assert torch.equal(_predict(warm, T)[0], _predict(cold, T)[0])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
