@@ -42,6 +42,10 @@ class TrialTimeoutError(TimeoutError):
         super().__init__(f"timeout: the evaluation ran longer than trial_timeout={timeout:g} s")
         self.timeout = timeout
 
+    def __reduce__(self) -> tuple[type, tuple[float]]:
+        # rebuilt from the limit, not the message: a job process sends it back pickled
+        return type(self), (self.timeout,)
+
 
 def check_timeout(value: Any, label: str = "trial_timeout") -> float | None:
     """Validate a time limit: ``None`` or a positive number of seconds.
