@@ -43,7 +43,7 @@ from hydra.core.override_parser.types import (
     Transformer,
 )
 
-from bayesopt.space import Categorical, Float, Int, Parameter
+from bayesopt.space import Categorical, Float, Int, Parameter, Space
 
 __all__ = ["SearchSpace", "format_value", "parse_search_space", "parse_override"]
 
@@ -52,6 +52,8 @@ __all__ = ["SearchSpace", "format_value", "parse_search_space", "parse_override"
 # that looks like a number) is single-quoted.
 _PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_\-/.]*")
 _KEYWORDS = {"true", "false", "null", "inf", "nan"}
+# the start of an OmegaConf interpolation and the backslashes before it
+_INTERPOLATION = re.compile(r"(\\*)\$\{")
 
 
 @dataclass
@@ -76,12 +78,23 @@ class SearchSpace:
     def overrides(self, point: Mapping[str, Any]) -> list[str]:
         """The override strings of one job: the fixed ones, then ``key=value`` per parameter.
 
+        Only the declared parameters are emitted, each value checked against its
+        parameter first (a point read back from a database is data, never an
+        override of its own). Strings are quoted, with ``${`` escaped, so the
+        job receives exactly the value; the override text of a list or dict
+        choice is emitted as declared.
+
         Args:
-            point: ``{name: value}`` of every parameter.
+            point: ``{name: value}`` of every parameter (other keys are refused).
+
+        Raises:
+            ValueError / TypeError: a missing or unknown name, or a value outside
+                its parameter.
         """
+        checked = Space(self.params).validate(point)
         out = list(self.fixed)
         for name in self.params:
-            value = point[name]
+            value = checked[name]
             text = str(value) if name in self.raw else format_value(value)
             out.append(f"{self.keys[name]}={text}")
         return out
@@ -104,8 +117,20 @@ def format_value(value: Any) -> str:
     if isinstance(value, str):
         if _PLAIN.fullmatch(value) and value.lower() not in _KEYWORDS:
             return value
-        return QuotedString(text=value, quote=Quote.single).with_quotes()
+        return QuotedString(text=escape_interpolations(value), quote=Quote.single).with_quotes()
     raise TypeError(f"override value: expected a JSON scalar, got {value!r}.")
+
+
+def escape_interpolations(text: str) -> str:
+    r"""``text`` escaped for OmegaConf, which resolves ``${...}`` even in a quoted override.
+
+    Each ``${`` preceded by ``k`` backslashes becomes ``2k + 1`` backslashes and
+    ``${``: OmegaConf reads a doubled backslash before an interpolation as one
+    backslash and ``\${`` as a literal ``${``. Other backslashes are literal to
+    OmegaConf (Hydra's quoting escapes those before a quote), so the value the
+    job's config holds is ``text``.
+    """
+    return _INTERPOLATION.sub(lambda m: "\\" * (2 * len(m.group(1))) + "\\${", text)
 
 
 def _plain(element: Any) -> Any:

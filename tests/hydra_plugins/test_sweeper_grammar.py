@@ -6,6 +6,7 @@ import math
 
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
 
 from bayesopt import Categorical, Float, Int
 from hydra_plugins.bayesopt_sweeper._grammar import format_value, parse_search_space
@@ -115,18 +116,42 @@ def test_delete_and_group_overrides_pass_through():
         "[1]",
         "a=b",
         "back\\slash",
+        "]",
+        "x'y",
+        "end\\",
+        "${oc.env:HOME}",
+        "${now:%H}",
+        "a\\${x}",
+        "\\\\${x}",
+        "$${x}",
+        "'${x}'",
+        "+opt={_target_: shutil.copyfile, src: a, dst: b}",
     ],
 )
 def test_format_value_round_trips_through_hydra(value):
+    """What the job's config holds is the value (OmegaConf resolves ``${`` in overrides)."""
     text = format_value(value)
     parsed = OverridesParser.create().parse_overrides([f"k={text}"])[0]
     assert not parsed.is_sweep_override()
-    got = parsed.value()
+    got = OmegaConf.create({"k": parsed.value()}).k
     assert type(got) is type(value)
     if isinstance(value, float):
         assert math.isclose(got, value, rel_tol=0, abs_tol=0)
     else:
         assert got == value
+
+
+def test_overrides_come_from_declared_parameters_only():
+    space = parse_search_space(None, ["x=interval(0, 1)", "act=choice(relu, 'a b')", "y=3"])
+    assert space.overrides({"act": "a b", "x": 0.5}) == ["y=3", "act='a b'", "x=0.5"]
+    for point, message in [
+        ({"act": "relu", "x": 0.5, "evil": "yes"}, "unknown parameter"),
+        ({"act": "relu"}, "missing parameter"),
+        ({"act": "relu", "x": 1e9}, "'x': value 1000000000.0 is outside"),
+        ({"act": "+opt={_target_: shutil.copyfile}", "x": 0.5}, "'act': value .* is not one of"),
+    ]:
+        with pytest.raises((TypeError, ValueError), match=message):
+            space.overrides(point)
 
 
 def test_format_value_rejects_containers():
