@@ -199,8 +199,9 @@ class Optimizer:
 
         Raises:
             ValueError: no study of that name in ``storage``.
+            FileNotFoundError: no SQLite file at that path (nothing is created).
         """
-        store = storage if isinstance(storage, SQLStorage) else SQLStorage(storage)
+        store = storage if isinstance(storage, SQLStorage) else SQLStorage(storage, create=False)
         record = store.load_study(study)
         if record is None:
             raise ValueError(

@@ -9,6 +9,11 @@ port of 127.0.0.1 with ``scripts/postgres.sh start``, which runs the server as
 the ``postgres`` user when the tests run as root. Each test gets its own
 database (``create_database``).
 
+Every role logs in without a password (trust on loopback), except
+``PASSWORD_ROLE``: it has the password ``PASSWORD`` and must give it
+(``scram-sha-256``), so that the tests can check credentials given in the URL,
+in ``PGPASSWORD`` and in a ``.pgpass`` file (``PGPASSFILE``).
+
 The tests that need it are skipped only when the binaries are missing and
 cannot be installed (no ``apt-get``, or neither root nor passwordless sudo);
 the skip reason says so. A failing ``apt-get`` is an error, not a skip, so CI
@@ -24,10 +29,16 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "postgres.sh"
 INSTALL_LOCK = Path(tempfile.gettempdir()) / "bayesopt-postgres-install.lock"
+#: The one role that must authenticate with a password (scram-sha-256 on loopback).
+PASSWORD_ROLE = "bayesopt_pw"
+#: Its password (a throw-away server on loopback: not a secret).
+PASSWORD = "pw-Secret-7f3a"
 
 
 class PostgresUnavailable(RuntimeError):
@@ -110,23 +121,65 @@ class PostgresServer:
             done = _script("start", str(directory), str(port), timeout=300)
             if done.returncode == 0:
                 url = done.stdout.strip().splitlines()[-1]
-                return cls(directory, port, url)
+                server = cls(directory, port, url)
+                server._add_password_role()
+                return server
             log = directory / "server.log"
             error = done.stderr + (log.read_text()[-2000:] if log.exists() else "")
         shutil.rmtree(directory, ignore_errors=True)
         raise RuntimeError(f"PostgreSQL did not start:\n{error}")
 
-    def create_database(self, hint: str = "test") -> str:
-        """A new, empty database; returns its URL."""
+    def _admin(self) -> Any:
+        """An autocommit connection as ``postgres`` to the maintenance database."""
         import psycopg
 
+        return psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
+        )
+
+    def _add_password_role(self) -> None:
+        """Create ``PASSWORD_ROLE`` and require its password (scram-sha-256) on loopback."""
+        with self._admin() as conn:
+            conn.execute("SET password_encryption = 'scram-sha-256'")
+            conn.execute(f"CREATE ROLE {PASSWORD_ROLE} LOGIN PASSWORD '{PASSWORD}'")
+        hba = self.directory / "data" / "pg_hba.conf"
+        rules = hba.read_text()
+        line = f"host all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n"
+        with open(hba, "w") as fh:  # rewritten in place: the file keeps its owner
+            fh.write(line + rules)  # the first matching line wins: before the trust lines
+        with self._admin() as conn:
+            conn.execute("SELECT pg_reload_conf()")
+        self._wait_for_password_rule()
+
+    def _wait_for_password_rule(self, timeout: float = 30.0) -> None:
+        """Wait until the server applies the reloaded rule (a wrong password is refused)."""
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                psycopg.connect(
+                    f"host=127.0.0.1 port={self.port} user={PASSWORD_ROLE} dbname=postgres "
+                    "password=wrong"
+                ).close()
+            except psycopg.OperationalError:
+                return  # refused: the rule is in force
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"PostgreSQL did not apply the {PASSWORD_ROLE} rule")
+            time.sleep(0.05)
+
+    def create_database(self, hint: str = "test", owner: str | None = None) -> str:
+        """A new, empty database; returns its URL (user ``owner``, default ``postgres``).
+
+        Args:
+            hint: The start of the database name.
+            owner: The owning role (e.g. ``PASSWORD_ROLE``); the URL has no password.
+        """
         self._n += 1
         name = re.sub(r"[^a-z0-9_]", "_", hint.lower())[:40] + f"_{self._n}"
-        with psycopg.connect(
-            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
-        ) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+        with self._admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"' + (f" OWNER {owner}" if owner else ""))
+        return f"postgresql://{owner or 'postgres'}@127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
         """Stop the server and delete its directory."""

@@ -126,18 +126,21 @@ def test_schema_version_table(sqlite_url, tmp_path):
         SQLStorage(sqlite_url).dispose()
     with sqlite3.connect(tmp_path / "study.db") as con:
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        rows = con.execute("SELECT version FROM schema_version").fetchall()
+        rows = con.execute("SELECT version FROM bo_schema_version").fetchall()
         mode = con.execute("PRAGMA journal_mode").fetchone()[0]
-    assert {"schema_version", "studies", "trials"} <= tables
-    assert rows == [(SCHEMA_VERSION,)] == [(1,)]
+    # only prefixed tables: a shared database (Optuna's, another application's) keeps its own
+    assert tables == {"bo_schema_version", "bo_studies", "bo_trials", "bo_queue"}
+    assert rows == [(SCHEMA_VERSION,)] == [(2,)]
     assert mode == "wal"
 
 
 def test_a_newer_schema_is_refused(sqlite_url, tmp_path):
     SQLStorage(sqlite_url).dispose()
     with sqlite3.connect(tmp_path / "study.db") as con:
-        con.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
-    with pytest.raises(RuntimeError, match=rf"schema version {SCHEMA_VERSION + 1}"):
+        con.execute("UPDATE bo_schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    with pytest.raises(
+        RuntimeError, match=rf"schema version {SCHEMA_VERSION + 1}, newer than .* {SCHEMA_VERSION}"
+    ):
         SQLStorage(sqlite_url)
 
 
