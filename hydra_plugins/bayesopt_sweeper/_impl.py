@@ -1,5 +1,14 @@
 """The sweep loop: ask -> launch through Hydra's launcher -> tell, with failures and resume.
 
+Each run of the sweep first launches again, under their own ids, the trials an
+earlier run left without a result (``bayesopt.resume``: RUNNING trials of a dead
+sweeper of this host, trials FAILED as interrupted by Ctrl-C), at most
+``max_attempts`` launches each; then it asks new trials until the study holds
+``n_trials`` finished ones. A job that raises, exits, crashes its process or
+runs past ``trial_timeout`` is a FAILED trial; ``max_failure_rate`` is judged
+over the trials this run finished. Ctrl-C fails the trials in flight as
+interrupted (the next run relaunches them) and ends the sweep.
+
 Imported only when a sweep starts (it pulls in ``bayesopt.Optimizer``, hence
 torch and botorch on the first ask).
 """
@@ -7,110 +16,37 @@ torch and botorch on the first ask).
 from __future__ import annotations
 
 import logging
-import math
-import numbers
-import os
-import socket
 import time
-from collections.abc import Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 from omegaconf import OmegaConf
 
+from bayesopt.minimize import MIN_TRIALS_FOR_RATE, failure_limit_exceeded
+from bayesopt.optimizer import MAX_BATCH
+from bayesopt.resume import INTERRUPTED
 from bayesopt.trial import Trial, TrialState
 from hydra_plugins.bayesopt_sweeper._grammar import SearchSpace, parse_search_space
+from hydra_plugins.bayesopt_sweeper._jobs import HARD_EXIT_AFTER, launch_failure, objective_value
+from hydra_plugins.bayesopt_sweeper._launches import Launches
+from hydra_plugins.bayesopt_sweeper._results import RESULTS_FILE, format_params, write_results
+from hydra_plugins.bayesopt_sweeper._settings import SweepSettings
 
-__all__ = ["SweepFailedError", "failure_limit_exceeded", "objective_value", "run_sweep"]
+__all__ = [
+    "RESULTS_FILE",
+    "SweepFailedError",
+    "failure_limit_exceeded",
+    "objective_value",
+    "run_sweep",
+]
 
 log = logging.getLogger(__name__)
-
-#: The failure rate is judged over at least this many finished trials, so one
-#: early failure does not stop a sweep (``max_failure_rate=0`` still does).
-MIN_TRIALS_FOR_RATE = 5
-RESULTS_FILE = "optimization_results.yaml"
 
 
 class SweepFailedError(RuntimeError):
     """Too many trials failed (``hydra.sweeper.max_failure_rate`` was passed)."""
-
-
-def failure_limit_exceeded(n_failed: int, n_finished: int, max_failure_rate: float) -> bool:
-    """Whether ``n_failed > max_failure_rate * max(n_finished, MIN_TRIALS_FOR_RATE)``."""
-    return n_failed > max_failure_rate * max(n_finished, MIN_TRIALS_FOR_RATE)
-
-
-def objective_value(ret: JobReturn, objective_key: str | None) -> tuple[float | None, str]:
-    """The objective of a finished job, or ``(None, reason)`` when the trial failed.
-
-    A job that raised, returned a non-number or a non-finite number is a failure;
-    a dict (or DictConfig) return is read at ``objective_key``.
-    """
-    if ret.status != JobStatus.COMPLETED:
-        try:
-            ret.return_value  # re-raises the job's exception  # noqa: B018
-        except Exception as exc:  # noqa: BLE001 -- any exception of the task is a failed trial
-            return None, f"job raised {type(exc).__name__}: {exc}"
-        return None, f"job status {ret.status}"
-    value = ret.return_value
-    if OmegaConf.is_config(value):
-        value = OmegaConf.to_container(value, resolve=True)
-    if isinstance(value, Mapping):
-        if objective_key is None:
-            return None, (
-                f"job returned a dict with keys {sorted(map(str, value))}; set "
-                "hydra.sweeper.objective_key to the key of the objective"
-            )
-        if objective_key not in value:
-            return None, (
-                f"job returned a dict without objective_key {objective_key!r} "
-                f"(keys: {sorted(map(str, value))})"
-            )
-        value = value[objective_key]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        try:
-            value = value.item()  # numpy scalars, one-element tensors/arrays
-        except (ValueError, RuntimeError):
-            pass
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return None, f"job returned {value!r} ({type(value).__name__}), not a number"
-    value = float(value)
-    if not math.isfinite(value):
-        return None, f"job returned the non-finite value {value!r}"
-    return value, ""
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _orphans(trials: Sequence[Trial]) -> list[Trial]:
-    """RUNNING trials asked by a sweeper process of this host that no longer exists.
-
-    They were in flight when an earlier run of the sweep was interrupted; the
-    resumed sweep launches them again under the same trial id (and job number).
-    Their heartbeat is not renewed (it belonged to the dead process), so a rerun
-    longer than the optimizer's grace period may see them marked FAILED (stale)
-    meanwhile; the late result is still recorded (a late ``tell`` is accepted).
-    """
-    host, me = socket.gethostname(), os.getpid()
-    out = []
-    for t in trials:
-        if t.state is not TrialState.RUNNING:
-            continue
-        worker = str(t.attrs.get("worker", ""))
-        w_host, _, w_pid = worker.rpartition(":")
-        if w_host == host and w_pid.isdigit() and int(w_pid) != me and not _pid_alive(int(w_pid)):
-            out.append(t)
-    return out
 
 
 def _start_ray(launcher: Any) -> None:
@@ -144,6 +80,15 @@ def _consecutive(trials: Sequence[Trial]) -> list[list[Trial]]:
     return runs
 
 
+def _replace_text(node: Any, old: str, new: str) -> Any:
+    """A plain config container with every ``old`` inside its strings replaced by ``new``."""
+    if isinstance(node, dict):
+        return {k: _replace_text(v, old, new) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_replace_text(v, old, new) for v in node]
+    return node.replace(old, new) if isinstance(node, str) else node
+
+
 class _Sweep:
     """One run of the sweeper: the optimizer, the launch slots and the bookkeeping."""
 
@@ -153,31 +98,21 @@ class _Sweep:
         self.sweeper = sweeper
         opts = sweeper.options
         config = sweeper.config
-        self.n_trials = _positive_int("n_trials", opts.get("n_trials", 20))
-        self.batch_size = _positive_int("batch_size", opts.get("batch_size", 1))
-        self.max_failure_rate = float(opts.get("max_failure_rate", 0.5))
-        if not 0.0 <= self.max_failure_rate <= 1.0:
-            raise ValueError(
-                f"hydra.sweeper.max_failure_rate: expected a number in [0, 1], "
-                f"got {self.max_failure_rate!r}."
-            )
-        self.objective_key = opts.get("objective_key")
+        self.settings = SweepSettings.from_options(opts)
         self.space: SearchSpace = parse_search_space(
             opts.get("params"), arguments, sweeper.hydra_context.config_loader
         )
         self.sweep_dir = Path(str(config.hydra.sweep.dir))
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(config, self.sweep_dir / "multirun.yaml")
-        self.storage = (
-            opts.get("storage") or f"sqlite:///{(self.sweep_dir / 'bayesopt.db').resolve()}"
-        )
+        storage = opts.get("storage") or f"sqlite:///{(self.sweep_dir / 'bayesopt.db').resolve()}"
         self.study = opts.get("study") or str(config.hydra.job.name)
-        settings = None
         budget = {k: v for k, v in (opts.get("optimizer_options") or {}).items() if v is not None}
+        optimizer_settings = None
         if budget:
             from acquisitions.optimize import OptimizerSettings
 
-            settings = OptimizerSettings(**budget)
+            optimizer_settings = OptimizerSettings(**budget)
+        # refuses a stored study whose space or direction differ from the declared ones
         self.opt = Optimizer(
             self.space.params,
             surrogate=opts.get("surrogate", "gp"),
@@ -187,14 +122,19 @@ class _Sweep:
             direction=opts.get("direction", "minimize"),
             seed=opts.get("seed"),
             n_initial=opts.get("n_initial"),
-            optimizer_settings=settings,
-            storage=self.storage,
+            optimizer_settings=optimizer_settings,
+            storage=storage,
             study=self.study,
         )
+        self.where = self.opt.storage.display_url
+        container = OmegaConf.to_container(config, resolve=False)
+        if storage != self.where:  # a password in the URL stays out of the files we write
+            container = _replace_text(container, storage, self.where)
+        OmegaConf.save(OmegaConf.create(container), self.sweep_dir / "multirun.yaml")
         from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 
         # the basic launcher runs jobs inside this process: one at a time, main thread
-        self.concurrent = bool(opts.get("async_launch", True)) and not isinstance(
+        self.concurrent = self.settings.async_launch and not isinstance(
             sweeper.launcher, BasicLauncher
         )
         if self.concurrent:
@@ -203,179 +143,241 @@ class _Sweep:
             if prepare is not None:
                 prepare(sweeper.launcher)
         self.returns: list[Sequence[JobReturn]] = []
-        self.failures: list[str] = []
-
-    # --- launching ----------------------------------------------------------------
-    def _launch(self, trials: list[Trial]) -> Sequence[JobReturn]:
-        batch = [self.space.overrides(t.params) for t in trials]
-        return self.sweeper.launcher.launch(batch, initial_job_idx=trials[0].id)
-
-    def _validate(self, trials: list[Trial]) -> None:
-        """Compose each job's config before launching any; fail the trials if that breaks."""
-        if not trials:
-            return
-        try:
-            self.sweeper.validate_batch_is_legal([self.space.overrides(t.params) for t in trials])
-        except Exception as exc:
-            for t in trials:
-                self.opt.fail(t, f"invalid overrides: {exc}")
-            raise
-
-    def _record(self, trials: list[Trial], returns: Sequence[JobReturn] | BaseException) -> None:
-        if isinstance(returns, BaseException):
-            reason = f"launcher raised {type(returns).__name__}: {returns}"
-            outcomes: list[tuple[float | None, str]] = [(None, reason)] * len(trials)
-        else:
-            self.returns.append(returns)
-            outcomes = [objective_value(r, self.objective_key) for r in returns]
-        for t, (value, reason) in zip(trials, outcomes, strict=True):
-            if value is not None:
-                self.opt.tell(t, value)
-                log.info("trial %d: %s -> %.6g", t.id, _fmt(t.params), value)
-                continue
-            self.failures.append(f"trial {t.id}: {reason}")
-            log.warning("trial %d FAILED: %s (%s)", t.id, reason, _fmt(t.params))
-            try:
-                self.opt.fail(t, reason)
-            except ValueError as exc:  # already failed as stale by another worker
-                log.warning("trial %d: %s", t.id, exc)
+        self.failures: list[str] = []  # reasons of the trials this run failed
+        self.n_finished = 0  # trials finished by this run
+        self.n_failed = 0
+        self.in_flight: dict[int, Trial] = {}  # asked or claimed, not yet told or failed
+        self.started = time.monotonic()  # reset when the loop starts
+        self.out_of_time = False
 
     # --- the loop -----------------------------------------------------------------
     def run(self) -> list[Sequence[JobReturn]]:
+        s = self.settings
+        self.started = time.monotonic()
         trials = self.opt.trials
-        orphans = _orphans(trials)
-        n_done = sum(t.state.is_finished for t in trials)
+        candidates = [t.id for t in self.opt.relaunchable()]
         log.info(
             "bayesopt sweeper: study %r in %s; %d of %d trials finished; %s in flight "
             "(%s launches); parameters %s",
             self.study,
-            self.storage,
-            n_done,
-            self.n_trials,
-            self.batch_size,
+            self.where,
+            sum(t.state.is_finished for t in trials),
+            s.n_trials,
+            s.batch_size,
             "asynchronous" if self.concurrent else "batched",
             list(self.space.params),
         )
-        if orphans:
+        if candidates:
             log.info(
-                "relaunching trials %s left RUNNING by an interrupted sweep",
-                [t.id for t in orphans],
+                "launching again trials %s left without a result by an earlier run "
+                "(at most max_attempts=%d launches each)",
+                candidates,
+                s.max_attempts,
             )
         stop: str | None = None
-        pending: dict[Future, list[Trial]] = {}
-        pool = ThreadPoolExecutor(self.batch_size) if self.concurrent else None
-        clean_exit = False
+        pending = Launches(self._launch_limit())
         try:
             while True:
-                launched = False
+                progress = False
                 if stop is None:
-                    new = self._next_trials(orphans, sum(map(len, pending.values())))
-                    relaunched = {t.id for t in new}
-                    orphans = [t for t in orphans if t.id not in relaunched]
-                    self._validate(new)
-                    for chunk in self._chunks(new):
-                        launched = True
-                        if pool is not None:
-                            pending[pool.submit(self._launch, chunk)] = chunk
+                    new = self._next_trials(candidates)
+                    progress = bool(new)
+                    for chunk in self._chunks(self._checked(new)):
+                        if self.concurrent:
+                            pending.start(chunk, lambda c=chunk: self._launch(c))
                         else:
-                            self._record(chunk, self._call(chunk))
-                    if launched and pool is None:
+                            self._record(chunk, *self._call(chunk))
+                    if progress and not self.concurrent:
                         stop = self._failure_stop()
                 if pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        chunk = pending.pop(fut)
-                        exc = fut.exception()
-                        self._record(chunk, exc if exc is not None else fut.result())
+                    self._collect(pending)
                     if stop is None:
                         stop = self._failure_stop()
-                elif not launched:
+                elif not progress:
                     break
-            clean_exit = True
+        except KeyboardInterrupt:
+            self._interrupted()
+            raise
         finally:
-            if pool is not None:
-                pool.shutdown(wait=clean_exit, cancel_futures=True)
-            self._write_results()
+            write_results(
+                self.sweep_dir, self.opt, n_trials=s.n_trials, fixed_overrides=self.space.fixed
+            )
             self.opt.close()
         if stop is not None:
             raise SweepFailedError(stop)
         return self.returns
 
-    def _call(self, chunk: list[Trial]) -> Sequence[JobReturn] | BaseException:
-        try:
-            return self._launch(chunk)
-        except Exception as exc:  # noqa: BLE001 -- a broken launch fails its trials
-            return exc
+    def _next_trials(self, candidates: list[int]) -> list[Trial]:
+        """Trials to launch now: earlier runs' trials first, then new asks, up to free slots."""
+        s = self.settings
+        free = s.batch_size - len(self.in_flight)
+        if free <= 0 or self._timed_out():
+            return []
+        out: list[Trial] = []
+        while candidates and len(out) < free:
+            # the claim counts the attempt before the launch; None: given up (FAILED) or taken
+            trial = self.opt.relaunch(candidates.pop(0), max_attempts=s.max_attempts)
+            if trial is not None:
+                log.info(
+                    "trial %d: launched again under its id (attempt %s of %d)",
+                    trial.id,
+                    trial.attrs.get("attempts"),
+                    s.max_attempts,
+                )
+                out.append(trial)
+        # a stored row that does not fit the space is no trial of this sweep: not counted
+        trials = [t for t in self.opt.trials if "invalid" not in t.attrs]
+        finished = sum(t.state.is_finished for t in trials)
+        running = sum(t.state is TrialState.RUNNING for t in trials)
+        n_new = min(free - len(out), s.n_trials - finished - running, MAX_BATCH)
+        if n_new > 0:
+            tic = time.perf_counter()
+            out += self.opt.ask_batch(n_new)
+            log.debug("asked %d trial(s) in %.2f s", n_new, time.perf_counter() - tic)
+        self.in_flight.update((t.id, t) for t in out)
+        return out
+
+    def _timed_out(self) -> bool:
+        """Whether ``hydra.sweeper.timeout`` has passed (then nothing new is launched)."""
+        limit = self.settings.timeout
+        if limit is None or time.monotonic() - self.started < limit:
+            return False
+        if not self.out_of_time:
+            self.out_of_time = True
+            log.info("timeout=%gs passed: no new trials; the ones in flight finish", limit)
+        return True
 
     def _chunks(self, trials: list[Trial]) -> list[list[Trial]]:
         if self.concurrent:
             return [[t] for t in trials]
         return _consecutive(trials)
 
-    def _next_trials(self, orphans: list[Trial], in_flight: int) -> list[Trial]:
-        """Trials to launch now: orphans first, then new asks up to the free slots."""
-        free = self.batch_size - in_flight
-        if free <= 0:
-            return []
-        out = orphans[:free]
-        trials = self.opt.trials
-        finished = sum(t.state.is_finished for t in trials)
-        running = sum(t.state is TrialState.RUNNING for t in trials)
-        n_new = min(free - len(out), self.n_trials - finished - running)
-        if n_new > 0:
-            tic = time.perf_counter()
-            asked = self.opt.ask_batch(n_new)
-            log.debug("asked %d trial(s) in %.2f s", n_new, time.perf_counter() - tic)
-            out += asked
-        return out
+    # --- launching ----------------------------------------------------------------
+    def _checked(self, trials: list[Trial]) -> list[Trial]:
+        """Trials whose jobs can be composed; others FAILED (a bad config fails all, raises)."""
+        ok = []
+        for t in trials:
+            try:
+                self.space.overrides(t.params)
+            except (TypeError, ValueError) as exc:  # a stored point outside the declared space
+                self._finish(t, None, f"invalid params, not launched: {exc}")
+            else:
+                ok.append(t)
+        if not ok:
+            return ok
+        try:
+            self.sweeper.validate_batch_is_legal([self.space.overrides(t.params) for t in ok])
+        except Exception as exc:
+            for t in ok:
+                self._finish(t, None, f"invalid overrides: {exc}")
+            raise
+        return ok
+
+    def _launch(self, trials: list[Trial]) -> Sequence[JobReturn]:
+        batch = [self.space.overrides(t.params) for t in trials]
+        return self.sweeper.launcher.launch(batch, initial_job_idx=trials[0].id)
+
+    def _call(self, chunk: list[Trial]) -> tuple[Sequence[JobReturn] | BaseException, float]:
+        """An in-process launch; an exception or ``sys.exit`` of the launch fails its trials."""
+        tic = time.monotonic()
+        try:
+            out: Sequence[JobReturn] | BaseException = self._launch(chunk)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 -- a broken launch fails its trials
+            out = exc
+        return out, time.monotonic() - tic
+
+    def _launch_limit(self) -> float | None:
+        """Seconds after which the sweeper stops waiting for a launch (``None``: no limit)."""
+        s = self.settings
+        if s.trial_timeout is None:
+            return None
+        return s.trial_timeout + HARD_EXIT_AFTER + s.launch_margin
+
+    def _collect(self, pending: Launches) -> None:
+        """Record the launches that returned; fail those given up at their time limit."""
+        returned, given_up = pending.wait()
+        for launch in returned:
+            self._record(launch.trials, launch.outcome, launch.elapsed)
+        s = self.settings
+        for launch in given_up:
+            reason = (
+                f"timeout: the launch did not return within {pending.limit:g} s (trial_timeout="
+                f"{s.trial_timeout:g} s + {HARD_EXIT_AFTER:g} s to end the job + launch_margin="
+                f"{s.launch_margin:g} s); a late return is ignored"
+            )
+            for t in launch.trials:
+                self._finish(t, None, reason)
+
+    # --- outcomes -----------------------------------------------------------------
+    def _record(
+        self,
+        trials: list[Trial],
+        returns: Sequence[JobReturn] | BaseException,
+        elapsed: float,
+    ) -> None:
+        if isinstance(returns, BaseException):
+            # a launch of several jobs may outlast trial_timeout without any job doing so
+            elapsed = elapsed if len(trials) == 1 else 0.0
+            reason = launch_failure(returns, elapsed, self.settings.trial_timeout)
+            outcomes: list[tuple[float | None, str]] = [(None, reason)] * len(trials)
+        else:
+            self.returns.append(returns)
+            outcomes = [objective_value(r, self.settings.objective_key) for r in returns]
+        for t, (value, reason) in zip(trials, outcomes, strict=True):
+            self._finish(t, value, reason)
+
+    def _finish(self, trial: Trial, value: float | None, reason: str) -> None:
+        """Tell ``value`` or fail with ``reason``; count it as finished by this run."""
+        self.in_flight.pop(trial.id, None)
+        try:
+            if value is not None:
+                self.opt.tell(trial, value)
+                log.info("trial %d: %s -> %.6g", trial.id, format_params(trial.params), value)
+            else:
+                log.warning(
+                    "trial %d FAILED: %s (%s)", trial.id, reason, format_params(trial.params)
+                )
+                self.opt.fail(trial, reason)
+        except ValueError as exc:  # finished meanwhile (failed as stale by another worker)
+            log.warning("trial %d: %s", trial.id, exc)
+            return
+        self.n_finished += 1
+        if value is None:
+            self.n_failed += 1
+            self.failures.append(f"trial {trial.id}: {reason}")
+
+    def _interrupted(self) -> None:
+        """Ctrl-C: fail the trials in flight as interrupted, so the next run relaunches them."""
+        reason = f"{INTERRUPTED} (KeyboardInterrupt)"
+        failed = []
+        for trial in list(self.in_flight.values()):
+            try:
+                self.opt.fail(trial, reason)
+            except ValueError:  # finished meanwhile
+                continue
+            failed.append(trial.id)
+        self.in_flight.clear()
+        log.warning(
+            "interrupted (KeyboardInterrupt): trial(s) %s FAILED as %r; rerun the same "
+            "command to launch them again under their ids (at most max_attempts=%d launches "
+            "each) and finish the sweep",
+            failed,
+            reason,
+            self.settings.max_attempts,
+        )
 
     def _failure_stop(self) -> str | None:
-        trials = self.opt.trials
-        finished = [t for t in trials if t.state.is_finished]
-        failed = [t for t in finished if t.state is TrialState.FAILED]
-        if not failure_limit_exceeded(len(failed), len(finished), self.max_failure_rate):
+        rate = self.settings.max_failure_rate
+        if not failure_limit_exceeded(self.n_failed, self.n_finished, rate):
             return None
-        last = "; ".join(self.failures[-3:]) or "; ".join(
-            f"trial {t.id}: {t.attrs.get('fail_reason', '')}" for t in failed[-3:]
-        )
         return (
-            f"bayesopt sweeper stopped: {len(failed)} of {len(finished)} finished trials "
-            f"failed, more than max_failure_rate={self.max_failure_rate} allows "
-            f"(failures > max_failure_rate * max(finished, {MIN_TRIALS_FOR_RATE})). "
-            f"Last failures: {last}. Study {self.study!r} in {self.storage}; fix the task "
-            "and rerun the same command to resume, or raise hydra.sweeper.max_failure_rate."
+            f"bayesopt sweeper stopped: {self.n_failed} of {self.n_finished} finished trials "
+            f"failed in this run, more than max_failure_rate={rate} allows "
+            f"(failures > max_failure_rate * max(finished, {MIN_TRIALS_FOR_RATE}); failures of "
+            f"earlier runs do not count). Last failures: {'; '.join(self.failures[-3:])}. "
+            f"Study {self.study!r} in {self.where}; fix the task and rerun the same command to "
+            "resume, or raise hydra.sweeper.max_failure_rate."
         )
-
-    # --- results ------------------------------------------------------------------
-    def _write_results(self) -> None:
-        trials = self.opt.trials
-        best = self.opt.best_trial
-        results = {
-            "name": "bayesopt",
-            "study": self.study,
-            "storage": self.storage,
-            "direction": self.opt.direction,
-            "best_trial": None if best is None else best.id,
-            "best_params": None if best is None else dict(best.params),
-            "best_value": None if best is None else best.value,
-            "fixed_overrides": list(self.space.fixed),
-            "n_complete": sum(t.state is TrialState.COMPLETE for t in trials),
-            "n_failed": sum(t.state is TrialState.FAILED for t in trials),
-            "n_trials": self.n_trials,
-        }
-        OmegaConf.save(OmegaConf.create(results), self.sweep_dir / RESULTS_FILE)
-        if best is not None:
-            log.info("best trial %d: %s -> %.6g", best.id, _fmt(best.params), best.value)
-
-
-def _fmt(params: Mapping[str, Any]) -> str:
-    return " ".join(f"{k}={v!r}" for k, v in params.items())
-
-
-def _positive_int(label: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"hydra.sweeper.{label}: expected a positive integer, got {value!r}.")
-    return int(value)
 
 
 def run_sweep(sweeper: Any, arguments: list[str]) -> list[Sequence[JobReturn]]:

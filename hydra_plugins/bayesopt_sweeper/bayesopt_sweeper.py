@@ -47,20 +47,33 @@ class BayesOptSweeper(Sweeper):
         task_function: TaskFunction,
         config: DictConfig,
     ) -> None:
-        """Keep Hydra's context and build the configured launcher."""
+        """Keep Hydra's context and build the configured launcher.
+
+        The launcher runs ``TrialTask(task_function)``: each job under
+        ``trial_timeout``, and a job that calls ``sys.exit`` is a failed job.
+
+        Raises:
+            ValueError: a bad ``hydra.sweeper.trial_timeout`` (named with its value).
+        """
         from hydra.core.plugins import Plugins
+
+        from hydra_plugins.bayesopt_sweeper._jobs import TrialTask
+        from hydra_plugins.bayesopt_sweeper._settings import trial_timeout_option
 
         self.config = config
         self.hydra_context = hydra_context
+        task = TrialTask(task_function, trial_timeout_option(self.options))
         self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config
+            hydra_context=hydra_context, task_function=task, config=config
         )
 
     def sweep(self, arguments: list[str]) -> Any:
         """Run the optimization; returns the launched jobs' returns, one list per launch.
 
         Raises:
-            SweepFailedError: more failed trials than ``max_failure_rate`` allows.
+            SweepFailedError: more failed trials in this run than ``max_failure_rate`` allows.
+            KeyboardInterrupt: Ctrl-C; the trials in flight are FAILED as interrupted
+                and the next run launches them again.
             ValueError / TypeError: a bad option or override (named in the message).
         """
         from hydra_plugins.bayesopt_sweeper._impl import run_sweep
