@@ -42,6 +42,7 @@ __all__ = [
     "ModelTraits",
     "Support",
     "check",
+    "check_pair",
     "model_kind",
     "model_traits",
     "render_markdown",
@@ -258,6 +259,32 @@ class MatrixChecked:
     def check_model(self, model: Model) -> None:
         """Raise ``UnsupportedModelError`` (with the reason) if the matrix refuses ``model``."""
         check(self.name, model)
+
+
+def check_pair(surrogate: Any, acquisition: Any) -> None:
+    """Refuse, before anything is stored, a pair the matrix rules out.
+
+    Only what the surrogate's class declares is known before a fit (a sample-based
+    surrogate, ``is_ensemble``, gives an ensemble model); pairs that depend on the
+    fitted model (``auto``, outcome warping) are checked at each proposal, which
+    falls back to a space-filling point with the reason.
+
+    Args:
+        surrogate: A surrogate instance (its class's ``is_ensemble`` and ``name``).
+        acquisition: An acquisition instance (its ``name``).
+
+    Raises:
+        ValueError: the pair is unsupported (the message gives the reason).
+    """
+    row = MATRIX.get(acquisition.name)
+    if row is None or not type(surrogate).is_ensemble:
+        return
+    cell = row["ensemble"]
+    if not cell.ok:
+        raise ValueError(
+            f"acquisition: {acquisition.name!r} does not work with surrogate "
+            f"{surrogate.name!r} (sample based): {cell.reason}."
+        )
 
 
 def _kinds_of(value: Any) -> list[str]:

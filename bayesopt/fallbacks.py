@@ -18,7 +18,13 @@ from typing import Any
 
 from bayesopt.trial import Trial
 
-__all__ = ["STREAK_WARNING", "FallbackSummary", "ModelFallbackWarning", "summarize"]
+__all__ = [
+    "STREAK_WARNING",
+    "FallbackSummary",
+    "ModelFallbackWarning",
+    "streak_message",
+    "summarize",
+]
 
 #: This many space-filling fallbacks in a row raise one ``ModelFallbackWarning``.
 STREAK_WARNING = 3
@@ -107,4 +113,16 @@ def summarize(trials: Sequence[Trial]) -> FallbackSummary:
         n_rescued=n_rescued,
         streak=streak,
         reasons=dict(reasons.most_common()),
+    )
+
+
+def streak_message(trials: Sequence[Trial]) -> str | None:
+    """The warning when the latest ``STREAK_WARNING`` or more proposals fell back, else None."""
+    summary = summarize(trials)
+    if summary.streak < STREAK_WARNING:
+        return None
+    last = next((t.attrs["fallback"] for t in reversed(trials) if t.attrs.get("fallback")), "")
+    return (
+        f"the last {summary.streak} proposals fell back to space-filling points because the "
+        f"model failed ({_short(last)}); until it fits again the study is random search."
     )

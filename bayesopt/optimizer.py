@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import numbers
-import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from acquisitions.matrix import check_pair
+from bayesopt import checks as _checks
 from bayesopt import fallbacks as _fallbacks
 from bayesopt import proposal as _proposal
 from bayesopt import resume as _resume
+from bayesopt import rows as _rows
+from bayesopt.heartbeat import Heartbeat
+from bayesopt.rows import StoredRows
 from bayesopt.space import Parameter, Space
-from bayesopt.storage import SQLStorage, StaleSnapshotError
+from bayesopt.storage import SQLStorage, StaleSnapshotError, validate_study_name
 from bayesopt.trial import Trial, TrialState, best_of
 
 __all__ = ["Optimizer"]
@@ -28,30 +31,6 @@ MAX_PROPOSAL_RETRIES = 50
 #: The largest ``ask_batch``: a joint proposal's cost grows with ``q`` (and holds
 #: the study's proposal lock meanwhile); ask larger sets in several batches.
 MAX_BATCH = 64
-#: Seeds are stored as signed 64-bit integers.
-MAX_SEED = 2**63
-
-
-def _check_seed(seed: Any) -> int | None:
-    """A study seed as a Python int in ``[0, 2**63)`` (numpy integers accepted), or None."""
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed: expected an integer or None, got {seed!r}.")
-    if not 0 <= int(seed) < MAX_SEED:
-        raise ValueError(f"seed: expected an integer in [0, 2**63), got {seed!r}.")
-    return int(seed)
-
-
-def _check_value(value: Any) -> float:
-    """A told value as a float (may be non-finite); TypeError if not a real number."""
-    if hasattr(value, "item") and hasattr(value, "numel") and value.numel() == 1:
-        value = value.item()  # a one-element tensor
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"value: expected a real number, got {value!r} of type {type(value).__name__}."
-        )
-    return float(value)
 
 
 class Optimizer:
@@ -102,38 +81,13 @@ class Optimizer:
         space = Space(space)
         if direction not in DIRECTIONS:
             raise ValueError(f"direction: expected 'minimize' or 'maximize', got {direction!r}.")
-        seed = _check_seed(seed)
-        if n_initial is not None and (
-            isinstance(n_initial, bool)
-            or not isinstance(n_initial, numbers.Integral)
-            or n_initial < 0
-        ):
-            raise ValueError(
-                f"n_initial: expected a non-negative integer or None, got {n_initial!r}."
-            )
-        if not isinstance(study, str) or not study:
-            raise ValueError(f"study: expected a non-empty name, got {study!r}.")
-        for label, v in (
-            ("heartbeat_interval", heartbeat_interval),
-            ("grace_period", grace_period),
-        ):
-            if v is not None and not (isinstance(v, numbers.Real) and v > 0):
-                raise ValueError(
-                    f"{label}: expected a positive number of seconds or None, got {v!r}."
-                )
-        if (
-            grace_period is not None
-            and heartbeat_interval is not None
-            and grace_period < 2 * heartbeat_interval
-        ):
-            raise ValueError(
-                f"grace_period: {grace_period!r} s is less than twice heartbeat_interval="
-                f"{heartbeat_interval!r} s, so live trials would be marked stale between two "
-                "heartbeats; raise grace_period or lower heartbeat_interval."
-            )
+        seed = _checks.seed(seed)
+        _checks.n_initial(n_initial)
+        validate_study_name(study)
+        _checks.heartbeats(heartbeat_interval, grace_period)
         self.surrogate = get_surrogate(surrogate, **dict(surrogate_options or {}))
         self.acquisition = get_acquisition(acquisition, **dict(acquisition_options or {}))
-        _check_pair(self.surrogate, self.acquisition)
+        check_pair(self.surrogate, self.acquisition)
         self.optimizer_settings = optimizer_settings
         self.storage = storage if isinstance(storage, SQLStorage) else SQLStorage(storage)
         if seed is None:
@@ -175,15 +129,12 @@ class Optimizer:
         self.seed = record.seed
         self.n_initial = record.n_initial
         self._study_id = record.id
-        self._study_key = getattr(record, "uid", None)
+        self._study_key = record.uid
         self._worker = _resume.worker_name()
         self._grace_period = grace_period if self.storage.url else None
         self._heartbeat_interval = heartbeat_interval if self.storage.url else None
-        self._own_running: set[int] = set()
-        self._lock = threading.Lock()
-        self._heartbeat_thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._warned_invalid: set[tuple[str, int]] = set()
+        self._heartbeat = Heartbeat(self.storage, record.id, self._heartbeat_interval)
+        self._rows = StoredRows(space, record.name)
         self._warned_streak = False
 
     # --- reopening ----------------------------------------------------------------
@@ -229,34 +180,7 @@ class Optimizer:
         a value outside the space) keeps ``attrs["invalid"]`` with the reason, is
         skipped by the model and ``best_trial``, and is warned about once.
         """
-        return self._checked(self.storage.trials(self._study_id))
-
-    def _checked(self, trials: Sequence[Trial]) -> list[Trial]:
-        """Trials with params validated against the space (see ``trials``)."""
-        out = []
-        for t in trials:
-            problem = t.attrs.get("invalid")
-            if problem is None:
-                try:
-                    t = dataclasses.replace(t, params=self.space.validate(t.params))
-                except (TypeError, ValueError) as exc:
-                    problem = f"params do not fit the space: {exc}"
-                    t = dataclasses.replace(t, attrs={**t.attrs, "invalid": problem})
-            if problem is not None:
-                self._warn_invalid("trial", t.id, problem)
-            out.append(t)
-        return out
-
-    def _warn_invalid(self, kind: str, ident: int, problem: str) -> None:
-        if (kind, ident) in self._warned_invalid:
-            return
-        self._warned_invalid.add((kind, ident))
-        what = "is skipped" if kind == "trial" else "was dropped from the queue"
-        warnings.warn(
-            f"study {self.study_name!r}: stored {kind} {ident} {what}: {problem}",
-            RuntimeWarning,
-            stacklevel=4,
-        )
+        return self._rows.trials(self.storage.trials(self._study_id))
 
     @property
     def best_trial(self) -> Trial | None:
@@ -310,8 +234,11 @@ class Optimizer:
     def _propose_and_create(self, q: int) -> list[Trial]:
         for _ in range(MAX_PROPOSAL_RETRIES):
             snap = self.storage.snapshot(self._study_id)
-            usable = [t for t in self._checked(snap.trials) if "invalid" not in t.attrs]
-            queued = self._usable_queue(snap.queue)[:q]
+            usable = _rows.usable(self._rows.trials(snap.trials))
+            queued, bad = self._rows.queue(snap.queue)
+            if bad and not self.storage.read_only:
+                self.storage.drop_queued(self._study_id, bad)
+            queued = queued[:q]
             records = [(p, TrialState.RUNNING, None, {"source": "enqueued"}) for _, p in queued]
             if len(queued) < q:
                 # the queued points of this batch are pending for the rest of it
@@ -354,44 +281,16 @@ class Optimizer:
             "too many workers for one study?"
         )
 
-    def _usable_queue(self, queue: Sequence[Any]) -> list[tuple[int, dict[str, Any]]]:
-        """Queued points that fit the space; the others are dropped with a warning."""
-        out, bad = [], []
-        for point in queue:
-            qid, params = point[0], point[1]
-            problem = point[2] if len(point) > 2 else None
-            if problem is None:
-                try:
-                    params = self.space.validate(params)
-                except (TypeError, ValueError) as exc:
-                    problem = f"params do not fit the space: {exc}"
-            if problem is None:
-                out.append((qid, params))
-            else:
-                bad.append(qid)
-                self._warn_invalid("queued point", qid, problem)
-        if bad and not getattr(self.storage, "read_only", False):
-            self.storage.drop_queued(self._study_id, bad)
-        return out
-
     def _warn_streak(self, trials: Sequence[Trial]) -> None:
         """Warn once when ``STREAK_WARNING`` proposals in a row fell back to space filling."""
-        if self._warned_streak:
-            return
-        summary = _fallbacks.summarize(trials)
-        if summary.streak < _fallbacks.STREAK_WARNING:
-            return
-        self._warned_streak = True
-        last = next(
-            (t.attrs.get("fallback") for t in reversed(trials) if t.attrs.get("fallback")), ""
-        )
-        warnings.warn(
-            f"study {self.study_name!r}: the last {summary.streak} proposals fell back to "
-            f"space-filling points because the model failed ({last}); until it fits again "
-            "the study is random search.",
-            _fallbacks.ModelFallbackWarning,
-            stacklevel=4,
-        )
+        message = None if self._warned_streak else _fallbacks.streak_message(trials)
+        if message is not None:
+            self._warned_streak = True
+            warnings.warn(
+                f"study {self.study_name!r}: {message}",
+                _fallbacks.ModelFallbackWarning,
+                stacklevel=4,
+            )
 
     def fallback_summary(self) -> _fallbacks.FallbackSummary:
         """How many proposals fell back to space-filling points, or needed a numerical rescue."""
@@ -428,75 +327,27 @@ class Optimizer:
             raise TypeError(f"max_attempts: expected an integer, got {max_attempts!r}.")
         if max_attempts < 1:
             raise ValueError(f"max_attempts: expected an integer >= 1, got {max_attempts!r}.")
-
-        class _Taken(Exception):
-            pass
-
-        def relaunchable(current: Trial | None) -> None:
-            if current is None or not (
-                _resume.is_orphan(current) or _resume.is_interrupted(current)
-            ):
-                raise _Taken
-
-        current = self.storage.get_trial(self._study_id, tid)
-        if current is None:
-            raise ValueError(f"trial: no trial with id {tid} in study {self.study_name!r}.")
-        n = _resume.attempts(current)
-        try:
-            if n >= max_attempts:
-                why = current.attrs.get("fail_reason") or (
-                    f"its worker {current.attrs.get('worker', '?')} died"
-                )
-                self.storage.finish_trial(
-                    self._study_id,
-                    tid,
-                    TrialState.FAILED,
-                    None,
-                    {"fail_reason": f"gave up after {n} attempts; the last: {why}"},
-                    relaunchable,
-                )
-                logger.warning("trial %d: gave up after %d attempts (%s)", tid, n, why)
-                return None
-            claimed = self.storage.claim_trial(
-                self._study_id, tid, {"worker": self._worker, "attempts": n + 1}, relaunchable
-            )
-        except _Taken:
-            return None
-        self._track([claimed])
+        claimed = _resume.relaunch(
+            self.storage,
+            self._study_id,
+            tid,
+            worker=self._worker,
+            max_attempts=int(max_attempts),
+        )
+        if claimed is not None:
+            self._track([claimed])
         return claimed
 
     # --- heartbeats -------------------------------------------------------------------
     def _track(self, trials: Sequence[Trial]) -> None:
-        if self._heartbeat_interval is None:
-            return
-        with self._lock:
-            self._own_running.update(t.id for t in trials)
-        if self._heartbeat_thread is None or not self._heartbeat_thread.is_alive():
-            self._heartbeat_thread = threading.Thread(
-                target=self._heartbeat_loop, name="bayesopt-heartbeat", daemon=True
-            )
-            self._heartbeat_thread.start()
+        self._heartbeat.track(t.id for t in trials)
 
     def _untrack(self, trial_id: int) -> None:
-        with self._lock:
-            self._own_running.discard(trial_id)
-
-    def _heartbeat_loop(self) -> None:
-        while not self._stop.wait(self._heartbeat_interval):
-            with self._lock:
-                ids = sorted(self._own_running)
-            if not ids:
-                continue
-            try:
-                self.storage.heartbeat(self._study_id, ids)
-            except Exception:  # noqa: BLE001 -- a heartbeat must never kill the worker
-                logger.warning("heartbeat failed", exc_info=True)
+        self._heartbeat.untrack(trial_id)
 
     def close(self) -> None:
         """Stop the heartbeat thread and release the database connections."""
-        self._stop.set()
-        if self._heartbeat_thread is not None:
-            self._heartbeat_thread.join(timeout=5)
+        self._heartbeat.stop()
         self.storage.dispose()
 
     # --- telling ----------------------------------------------------------------------
@@ -511,7 +362,7 @@ class Optimizer:
             ValueError: unknown trial id, or the trial is already finished.
         """
         tid = self._trial_id(trial)
-        v = _check_value(value)
+        v = _checks.value(value)
         if not math.isfinite(v):
             warnings.warn(
                 f"tell: trial {tid} got the non-finite value {v!r}; recorded as FAILED.",
@@ -570,7 +421,7 @@ class Optimizer:
             ValueError / TypeError: params outside the space, or a non-numeric value.
         """
         clean = self.space.validate(params)
-        v = _check_value(value)
+        v = _checks.value(value)
         attrs: dict[str, Any] = {"source": "added", "worker": self._worker}
         if math.isfinite(v):
             state, stored = TrialState.COMPLETE, v
@@ -592,7 +443,7 @@ class Optimizer:
 
     # --- the model's view -------------------------------------------------------------
     def _fit(self, trials: Sequence[Trial]) -> Any:
-        trials = [t for t in trials if "invalid" not in t.attrs]
+        trials = _rows.usable(trials)
         n_done = sum(t.state is TrialState.COMPLETE for t in trials)
         if n_done < _proposal.MIN_COMPLETE_FOR_MODEL:
             raise ValueError(
@@ -612,7 +463,7 @@ class Optimizer:
         Falls back to ``best_trial`` with fewer than two completed trials.
         """
         trials = self.trials
-        done = [t for t in trials if t.state is TrialState.COMPLETE and "invalid" not in t.attrs]
+        done = [t for t in _rows.usable(trials) if t.state is TrialState.COMPLETE]
         if len(done) < _proposal.MIN_COMPLETE_FOR_MODEL:
             return self.best_trial
         mean, _ = self._posterior(trials, [t.params for t in done])
@@ -656,28 +507,4 @@ class Optimizer:
             f"Optimizer(study={self.study_name!r}, storage={self.storage.display_url!r}, "
             f"surrogate={self.surrogate.name!r}, acquisition={self.acquisition.name!r}, "
             f"direction={self.direction!r}, seed={self.seed})"
-        )
-
-
-def _check_pair(surrogate: Any, acquisition: Any) -> None:
-    """Refuse, before anything is stored, a pair the acquisitions' matrix rules out.
-
-    Only what the surrogate's class declares is known before a fit (a sample-based
-    surrogate gives an ensemble model); pairs that depend on the fitted model
-    (``auto``, outcome warping) are checked at each proposal, which falls back to
-    a space-filling point with the reason.
-
-    Raises:
-        ValueError: the pair is unsupported (the message gives the reason).
-    """
-    from acquisitions.matrix import MATRIX
-
-    row = MATRIX.get(acquisition.name)
-    if row is None or not type(surrogate).is_ensemble:
-        return
-    cell = row["ensemble"]
-    if not cell.ok:
-        raise ValueError(
-            f"acquisition: {acquisition.name!r} does not work with surrogate "
-            f"{surrogate.name!r} (sample based): {cell.reason}."
         )

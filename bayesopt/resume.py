@@ -13,9 +13,11 @@ sweep cannot be stuck relaunching it for ever.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Sequence
+from typing import Any
 
 from bayesopt.trial import Trial, TrialState
 
@@ -25,9 +27,12 @@ __all__ = [
     "attempts",
     "is_interrupted",
     "is_orphan",
+    "relaunch",
     "relaunch_candidates",
     "worker_name",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: Launches of one trial before it is given up (FAILED with the reason).
 DEFAULT_MAX_ATTEMPTS = 3
@@ -85,3 +90,60 @@ def relaunch_candidates(trials: Sequence[Trial]) -> list[Trial]:
         for t in sorted(trials, key=lambda t: t.id)
         if "invalid" not in t.attrs and (is_orphan(t) or is_interrupted(t))
     ]
+
+
+class _Taken(Exception):
+    """The trial is no longer relaunchable (claimed or finished by another worker)."""
+
+
+def _still_relaunchable(current: Trial | None) -> None:
+    if current is None or not (is_orphan(current) or is_interrupted(current)):
+        raise _Taken
+
+
+def relaunch(
+    storage: Any, study_id: int, trial_id: int, *, worker: str, max_attempts: int
+) -> Trial | None:
+    """Claim a relaunchable trial for this worker, or give it up after ``max_attempts``.
+
+    Both happen in one transaction that first checks the trial is still
+    relaunchable, so of several workers one claims it.
+
+    Args:
+        storage: The ``SQLStorage``.
+        study_id: The study.
+        trial_id: The trial.
+        worker: ``worker_name()`` of the claiming process.
+        max_attempts: Launches allowed, the first one included.
+
+    Returns:
+        The RUNNING trial with ``attempts`` counted, or ``None`` (given up:
+        FAILED with the reason; or taken by another worker meanwhile).
+
+    Raises:
+        ValueError: no such trial.
+    """
+    current = storage.get_trial(study_id, trial_id)
+    if current is None:
+        raise ValueError(f"trial: no trial with id {trial_id} in this study.")
+    n = attempts(current)
+    try:
+        if n < max_attempts:
+            return storage.claim_trial(
+                study_id, trial_id, {"worker": worker, "attempts": n + 1}, _still_relaunchable
+            )
+        why = current.attrs.get("fail_reason") or (
+            f"its worker {current.attrs.get('worker', '?')} died"
+        )
+        storage.finish_trial(
+            study_id,
+            trial_id,
+            TrialState.FAILED,
+            None,
+            {"fail_reason": f"gave up after {n} attempts; the last: {why}"},
+            _still_relaunchable,
+        )
+        logger.warning("trial %d: gave up after %d attempts (%s)", trial_id, n, why)
+    except _Taken:
+        pass
+    return None

@@ -142,7 +142,7 @@ class BayesOptSampler(BaseSampler):
         warn_independent_sampling: bool = True,
     ) -> None:
         from acquisitions.base import get_acquisition
-        from bayesopt.optimizer import _check_pair
+        from acquisitions.matrix import check_pair
         from surrogates.base import get_surrogate
 
         if (
@@ -157,7 +157,7 @@ class BayesOptSampler(BaseSampler):
             raise TypeError(f"seed: expected an integer or None, got {seed!r}.")
         self._surrogate = get_surrogate(surrogate, **dict(surrogate_options or {}))
         self._acquisition = get_acquisition(acquisition, **dict(acquisition_options or {}))
-        _check_pair(self._surrogate, self._acquisition)
+        check_pair(self._surrogate, self._acquisition)
         self._n_startup_trials = int(n_startup_trials)
         self._seed = secrets.randbelow(2**31) if seed is None else int(seed)
         self._independent = independent_sampler or RandomSampler(seed=seed)
