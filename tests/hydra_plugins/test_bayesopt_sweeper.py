@@ -75,6 +75,25 @@ def _records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def _example_losses(trials) -> list[float]:
+    """The example app's loss at each trial's params, computed here with its config."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("example_train", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    base = OmegaConf.load(EXAMPLE.parent / "conf" / "config.yaml")
+    base.pop("defaults")
+    base.pop("hydra")
+    losses = []
+    for t in trials:
+        cfg = base.copy()
+        for key, value in t.params.items():
+            OmegaConf.update(cfg, key, value)
+        losses.append(module.train(cfg))  # hydra.main passes a given config through
+    return losses
+
+
 # --- discovery ------------------------------------------------------------------------
 def test_installed_plugin_is_discovered_without_heavy_imports(tmp_path):
     """From outside the repository (the installed package, not the checkout on sys.path)."""
@@ -171,7 +190,15 @@ def test_example_app_basic_launcher(tmp_path):
         assert 1e-4 <= t.params["model.lr"] <= 1e-1
         assert t.params["model.layers"] in (1, 2, 3)
         assert t.params["model.activation"] in ("relu", "tanh")
-        assert 0.0 < t.value < 3.0  # a validation log loss of a 10-class problem
+    # Each stored value is the validation log loss the app computes for the stored params
+    # (so the overrides the jobs ran are the points the study holds). This replaces
+    # 0 < loss < 3.0, which every configuration passes: 300 uniform random configurations
+    # of this space scored 0.065 to 2.32. No "it optimized" bound fits 5 trials (4 Sobol):
+    # random search's best of 5 is below this sweep's best (0.095) with probability 36%,
+    # and a bound it misses 95% of the time (best of 5 below 0.070: 3.3%) is beyond what
+    # 4 Sobol points and 1 model step can be relied on to reach.
+    for t, loss in zip(trials, _example_losses(trials), strict=True):
+        assert t.value == pytest.approx(loss, rel=1e-9, abs=0.0), (t.id, t.params)
     res = OmegaConf.load(sweep / "optimization_results.yaml")
     best = min(trials, key=lambda t: t.value)
     assert res.best_trial == best.id
@@ -379,10 +406,20 @@ def test_resume_after_crash_reruns_nothing_finished_and_numbering_continues(tmp_
 
 @pytest.mark.slow
 def test_speedup_benchmark_smoke(tmp_path):
-    """benchmarks/sweeper_speedup.py end to end on a tiny budget (timings not asserted)."""
+    """benchmarks/sweeper_speedup.py end to end on a small budget, asserting a real speed-up.
+
+    Marked slow, and the speed-up is not checked in CI: at a CI-sized budget the ratio is
+    not robust on 2 shared cores. Each job in a joblib worker process costs about 2 s of
+    Hydra set-up that the single in-process worker does not pay, so 4 trials x 2 s gave
+    1.81x under a load of 7 and 1.18x under a load of 4.5 on the same machine; 6 trials x
+    3 s (about 75 s) gave 1.41x. CI checks the mechanism instead (two jobs in flight at
+    once: test_example_app_joblib_keeps_two_trials_in_flight); the benchmark's own run
+    (20 trials x 5 s) measures the magnitude.
+    """
     from benchmarks.sweeper_speedup import main
 
-    doc = main(["--trials", "4", "--sleep", "0.5", "--output", str(tmp_path / "s.json")])
+    doc = main(["--trials", "6", "--sleep", "3", "--output", str(tmp_path / "s.json")])
     assert [r["workers"] for r in doc["rows"]] == [1, 2]
-    assert all(r["complete"] == 4 for r in doc["rows"])
-    assert json.loads((tmp_path / "s.json").read_text())["rows"][1]["speedup_sweep"] > 0
+    assert all(r["complete"] == 6 for r in doc["rows"])
+    speedup = json.loads((tmp_path / "s.json").read_text())["rows"][1]["speedup_sweep"]
+    assert speedup > 1.2  # two joblib workers; 2x in the ideal case

@@ -85,7 +85,10 @@ def test_twenty_trials_two_at_a_time_and_the_best_matches_the_storage(local_ray,
     ray_best = results.get_best_result(metric="loss", mode="min")
     assert ray_best.metrics["loss"] == best.value
     assert ray_best.config == best.params
-    assert best.value < 2.0  # 20 evaluations of Branin (minimum 0.398)
+    # 20 evaluations of Branin (minimum 0.398), those with x1 > 9.5 failing: uniform random
+    # search's best is below 0.45 with probability 1.9% (200,000 simulated runs; below the
+    # old bound 2.0 with 42%); this study reached 0.3984
+    assert best.value < 0.45
 
     # at most two trials were running at any time, and two did run together
     def running_at(s):
