@@ -85,10 +85,17 @@ def test_twenty_trials_two_at_a_time_and_the_best_matches_the_storage(local_ray,
     ray_best = results.get_best_result(metric="loss", mode="min")
     assert ray_best.metrics["loss"] == best.value
     assert ray_best.config == best.params
-    # 20 evaluations of Branin (minimum 0.398), those with x1 > 9.5 failing: uniform random
-    # search's best is below 0.45 with probability 1.9% (200,000 simulated runs; below the
-    # old bound 2.0 with 42%); this study reached 0.3984
-    assert best.value < 0.45
+    # It optimized: at least 7 of the 20 evaluations of Branin (minimum 0.398; x1 > 9.5
+    # fails) are below 10, which uniform random search achieves with probability 1.9%
+    # (400,000 simulated runs). The old check, best < 2.0, passes for random 42% of the
+    # time, and no bound on the best alone is both hard for random and robust here: the
+    # Ray completion order changes the trajectory (seed 0's best was 0.398 in one run and
+    # 0.560 in three) and an in-process replica's best ranged 0.398-11.9 over seeds 0-11
+    # (median 0.41). The count below 10 was 9 and 10 in two runs of this test, and 7-10 on
+    # 10 of the replica's 12 seeds (9 for seed 0).
+    good = [t for t in trials if t.state is TrialState.COMPLETE and t.value < 10.0]
+    print(f"best value {best.value:.6f}, {len(good)} of 20 below 10")
+    assert len(good) >= 7
 
     # at most two trials were running at any time, and two did run together
     def running_at(s):
