@@ -395,5 +395,9 @@ def _make_distinct(
 
 
 def n_finished(trials: Sequence[Trial]) -> int:
-    """Number of finished (COMPLETE, FAILED or PRUNED) trials: what ``n_trials`` counts."""
-    return sum(t.state.is_finished for t in trials)
+    """Number of finished (COMPLETE, FAILED or PRUNED) trials: what ``n_trials`` counts.
+
+    Rows that do not fit the space (``attrs["invalid"]``) are not counted, so crafted
+    rows cannot end a run early.
+    """
+    return sum(t.state.is_finished for t in trials if "invalid" not in t.attrs)

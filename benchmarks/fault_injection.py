@@ -21,7 +21,7 @@ RUNNING; the study holds its total of finished trials; every COMPLETE value
 is the objective at its point (nothing written to the wrong trial)::
 
     python -m benchmarks.fault_injection                      # both, ~4 min on 2 cores
-    python -m benchmarks.fault_injection study --kills 40 --trials 80
+    python -m benchmarks.fault_injection study --kills 30 --trials 120
     python -m benchmarks.fault_injection sweep --kills 10 --trials 24
 """
 
@@ -59,8 +59,8 @@ def _space() -> dict[str, Any]:
 
 
 # --- the study worker ---------------------------------------------------------------------
-def _phase(path: Path, name: str) -> None:
-    path.write_text(name)
+def _phase(path: Path, name: str, told: int = 0) -> None:
+    path.write_text(f"{name} {told}")
 
 
 def worker(db: Path, total: int, ack: Path, phase: Path, seed: int) -> None:
@@ -81,27 +81,30 @@ def worker(db: Path, total: int, ack: Path, phase: Path, seed: int) -> None:
         heartbeat_interval=0.25,
         grace_period=1.0,
     )
+    told = 0
     with open(ack, "a") as log:
 
         def evaluate_and_tell(trial: Any) -> None:
-            _phase(phase, "evaluate")
-            time.sleep(rng.uniform(0.0, 0.3))
+            nonlocal told
+            _phase(phase, "evaluate", told)
+            time.sleep(rng.uniform(0.1, 1.0))
             value = branin(trial.params["x"], trial.params["y"])
-            _phase(phase, "tell")
+            _phase(phase, "tell", told)
             opt.tell(trial, value)
+            told += 1
             log.write(json.dumps({"id": trial.id, "value": value}) + "\n")
             log.flush()
             os.fsync(log.fileno())
 
         while sum(t.state.is_finished for t in opt.trials) < total:
-            _phase(phase, "relaunch")
+            _phase(phase, "relaunch", told)
             for old in opt.relaunchable():
                 trial = opt.relaunch(old)
                 if trial is not None:
                     evaluate_and_tell(trial)
-            _phase(phase, "ask")
+            _phase(phase, "ask", told)
             evaluate_and_tell(opt.ask())
-    _phase(phase, "done")
+    _phase(phase, "done", told)
     opt.close()
 
 
@@ -166,6 +169,22 @@ def check_study(
 
 
 # --- the scenarios ------------------------------------------------------------------------
+def _read(phase: Path) -> str:
+    """The phase a worker is in (``startup`` before it wrote one)."""
+    try:
+        return phase.read_text().split()[0]
+    except (FileNotFoundError, IndexError):
+        return "startup"
+
+
+def _told(phase: Path) -> int:
+    """How many trials the worker has told so far."""
+    try:
+        return int(phase.read_text().split()[1])
+    except (FileNotFoundError, IndexError, ValueError):
+        return 0
+
+
 def _python() -> list[str]:
     return [sys.executable, "-m", "benchmarks.fault_injection"]
 
@@ -190,12 +209,18 @@ def run_study(kills: int, total: int, seed: int, workdir: Path) -> dict[str, Any
     workers = [start(0), start(1)]
     done = 0
     while done < kills and any(p.poll() is None for p, _ in workers):
-        time.sleep(rng.uniform(0.05, 1.5))
         slot = rng.randrange(len(workers))
         proc, phase = workers[slot]
+        # a new worker spends seconds importing torch and botorch (its first ask): the
+        # kill is armed once it has told a trial, so kills land on asks, evaluations,
+        # tells and relaunches in proportion to the time a running worker spends there
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and _told(phase) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 1.5))
         if proc.poll() is not None:
             continue
-        moments[phase.read_text() if phase.exists() else "startup"] += 1
+        moments[_read(phase)] += 1
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         done += 1
@@ -327,8 +352,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("scenario", nargs="?", choices=["study", "sweep", "both"], default="both")
-    parser.add_argument("--kills", type=int, default=None, help="SIGKILLs (40 study, 10 sweep)")
-    parser.add_argument("--trials", type=int, default=None, help="total trials (80 / 24)")
+    parser.add_argument("--kills", type=int, default=None, help="SIGKILLs (30 study, 10 sweep)")
+    parser.add_argument("--trials", type=int, default=None, help="total trials (120 / 24)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the reports here")
     args = parser.parse_args(argv)
@@ -337,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.scenario in ("study", "both"):
             work = Path(tmp) / "study"
             work.mkdir()
-            reports.append(run_study(args.kills or 40, args.trials or 80, args.seed, work))
+            reports.append(run_study(args.kills or 30, args.trials or 120, args.seed, work))
             _print(reports[-1])
         if args.scenario in ("sweep", "both"):
             work = Path(tmp) / "sweep"
