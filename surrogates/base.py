@@ -25,10 +25,12 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 __all__ = [
+    "DEVICE_TYPES",
     "Column",
     "FitError",
     "Surrogate",
     "available_surrogates",
+    "check_device",
     "get_surrogate",
     "register_surrogate",
 ]
@@ -80,6 +82,66 @@ def number(name: str, value: Any, positive: bool = False) -> float:
     return float(value)
 
 
+#: Device types a surrogate may be given (other torch types are refused: untested here).
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def check_device(device: Any) -> Any:
+    """Validate a surrogate's ``device`` option against the torch of this process.
+
+    A device that cannot work is refused here, at construction, instead of
+    failing every fit later (each ask then falling back to a space-filling point).
+    torch is imported only for a device other than ``"cpu"``.
+
+    Args:
+        device: A device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``)
+            or a ``torch.device``.
+
+    Returns:
+        ``device`` unchanged.
+
+    Raises:
+        ValueError: naming ``device`` and the value: not a torch device, a type
+            other than ``DEVICE_TYPES``, ``cuda`` without CUDA (a CPU-only torch
+            or no visible GPU) or with an index past the visible GPUs, ``mps``
+            without MPS.
+    """
+    if isinstance(device, str) and device == "cpu":
+        return device
+    import torch
+
+    if not isinstance(device, (str, torch.device)):
+        raise ValueError(
+            f"device: expected a torch device string such as 'cpu' or 'cuda', got {device!r}."
+        )
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise ValueError(f"device: {device!r} is not a torch device ({exc}).") from None
+    if dev.type not in DEVICE_TYPES:
+        raise ValueError(
+            f"device: {device!r} is not supported; expected one of {list(DEVICE_TYPES)} "
+            "(with an index for cuda, e.g. 'cuda:0')."
+        )
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = (
+                "this torch is a CPU-only build"
+                if torch.version.cuda is None
+                else f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no GPU"
+            )
+            raise ValueError(f"device: {device!r} requested but CUDA is not available: {why}.")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(
+                f"device: {device!r} requested but only {count} CUDA device(s) are "
+                f"visible (indices 0..{count - 1})."
+            )
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device: {device!r} requested but MPS is not available to this torch.")
+    return device
+
+
 class FitError(RuntimeError):
     """A surrogate could not be fitted to the data it was given."""
 
@@ -92,7 +154,11 @@ class Surrogate(ABC):
     fallback when a fit fails).
 
     Args:
-        device: Torch device of the model (``"cpu"`` or ``"cuda"``).
+        device: Torch device of the model (``"cpu"``, ``"cuda"``, ``"cuda:1"``,
+            ``"mps"``), checked by ``check_device``.
+
+    Raises:
+        ValueError: ``device`` cannot work in this process (see ``check_device``).
     """
 
     name: ClassVar[str] = "surrogate"
@@ -102,7 +168,7 @@ class Surrogate(ABC):
     is_ensemble: ClassVar[bool] = False
 
     def __init__(self, *, device: str = "cpu") -> None:
-        self.device = device
+        self.device = check_device(device)
         #: JSON-able state of the last successful fit (e.g. hyperparameters), or None.
         #: The optimizer stores it with the trial and passes it back as ``init``
         #: to the next fit, so warm starts are reproducible across processes.
