@@ -140,15 +140,25 @@ def failed_at_point(trial: Trial) -> bool:
 def training_data(
     space: Space, trials: Sequence[Trial], direction: str, impute_failures: bool = True
 ) -> tuple[Any, Any, Any]:
-    """Encoded ``X`` (``n x d``), oriented ``Y`` (``n x 1``) and pending ``p x d``.
+    """Encoded ``X`` (``n x d``), oriented and bounded ``Y`` (``n x 1``) and pending ``p x d``.
 
     Pending points are the RUNNING and FAILED trials: a failed point stays
     pending for good. Pending points alone only discourage the exact points
     already tried, so with ``impute_failures`` a point whose evaluation failed
     also enters the training data with the worst observed outcome: a region
     that always fails then looks bad to the model and is not proposed again.
+
+    ``Y`` is winsorized (``surrogates.outcomes.winsorize``), so every surrogate
+    can fit any finite values: an extremely bad value (an "infeasible" penalty
+    such as ``sys.float_info.max``) takes the worst ordinary outcome, an
+    extremely good one (``-1e300`` when minimizing) is lowered far out and stays
+    the best. Everything that uses the model -- the surrogate, the
+    acquisition's baseline and incumbent, ``recommend`` and ``predict`` --
+    sees these bounded outcomes; the told values stay in the study as they are.
     """
     import torch
+
+    from surrogates.outcomes import winsorize
 
     done = [t for t in trials if t.state is TrialState.COMPLETE]
     pending = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.FAILED)]
@@ -159,7 +169,15 @@ def training_data(
         ys = ys + [min(ys)] * len(failed)
     dtype = torch.float64
     X = torch.tensor([space.encode(t.params) for t in done], dtype=dtype).reshape(-1, len(space))
-    Y = torch.tensor(ys, dtype=dtype).reshape(-1, 1)
+    Y, clipped = winsorize(torch.tensor(ys, dtype=dtype).reshape(-1, 1))
+    if clipped.n_clipped:
+        logger.info(
+            "outcomes bounded to [%g, %g]: %d raised, %d lowered",
+            clipped.low,
+            clipped.high,
+            clipped.n_low,
+            clipped.n_high,
+        )
     P = torch.tensor([space.encode(t.params) for t in pending], dtype=dtype).reshape(
         -1, len(space)
     )

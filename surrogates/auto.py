@@ -71,7 +71,8 @@ def pointwise_log_density(model: Model, X: Tensor, Y: Tensor) -> Tensor:
         post = model.posterior(X, observation_noise=True)
         mean = post.mean.reshape(-1)
         y = Y.reshape(-1).to(mean)
-        var = post.variance.reshape(-1).clamp_min(1e-12 * float(y.abs().max()) ** 2 + 1e-300)
+        floor = 1e-12 * float(y.abs().max())  # a product overflows to inf, ``**`` raises
+        var = post.variance.reshape(-1).clamp_min(floor * floor + 1e-300)
         lpd = -0.5 * (torch.log(2 * math.pi * var) + (y - mean) ** 2 / var)
     return torch.where(torch.isfinite(lpd), lpd, torch.full_like(lpd, float("-inf")))
 

@@ -97,6 +97,26 @@ def test_held_out_log_density_is_the_gaussian_log_density():
     assert held_out_log_density(model, X[15:], Y[15:]) == pytest.approx(float(expected), rel=1e-9)
 
 
+def test_pointwise_log_density_of_outcomes_too_large_to_square_is_minus_inf():
+    # the variance floor (1e-12 max |y|)**2 overflowed to an OverflowError from 1e166
+    from types import SimpleNamespace
+
+    from surrogates.auto import pointwise_log_density
+
+    class Unit:
+        def posterior(self, X, observation_noise=False):
+            ones = torch.ones(X.shape[0], 1, dtype=torch.float64)
+            return SimpleNamespace(mean=0 * ones, variance=ones)
+
+    X = torch.zeros(2, 1, dtype=torch.float64)
+    lpd = pointwise_log_density(Unit(), X, torch.tensor([[1e200], [1.0]], dtype=torch.float64))
+    assert lpd.tolist() == [-math.inf, -math.inf]  # no variance on that scale is finite
+    lpd = pointwise_log_density(Unit(), X, torch.tensor([[0.0], [1.0]], dtype=torch.float64))
+    assert lpd.tolist() == pytest.approx(
+        [-0.5 * math.log(2 * math.pi), -0.5 * math.log(2 * math.pi) - 0.5]
+    )
+
+
 def test_auto_picks_the_better_surrogate_and_keeps_the_choice_between_refreshes():
     X, Y = _data(20)
     auto = AutoSurrogate(candidates=["blurred_gp_for_tests", "gp"], refresh_every=5)
