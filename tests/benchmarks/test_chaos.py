@@ -342,7 +342,10 @@ def test_esn_reference_value_and_random_points(esn):
     (best,) = esn.optimal_params
     windows = esn.valid_times(best)
     assert windows.shape == (10,) and np.all((windows >= 0) & (windows <= 20.0))
-    assert float(windows.mean()) == pytest.approx(esn.optimal_value, abs=1e-9)
+    # Bit-for-bit on the machine that froze it; OpenBLAS picks its kernels by CPU
+    # (DYNAMIC_ARCH), and a window valid for nearly the whole horizon amplifies their
+    # rounding: an AMD EPYC (Haswell kernels) gives 12.1645, two BLAS threads gave 12.170.
+    assert float(windows.mean()) == pytest.approx(esn.optimal_value, abs=0.05)
     assert esn(best) == esn(best)  # deterministic
     assert esn.regret(esn(best)) < 0.05
     rng = np.random.default_rng(0)
