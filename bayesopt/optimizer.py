@@ -479,6 +479,9 @@ class Optimizer:
 
         Returns:
             ``(mean, std)``, numpy arrays of shape ``n``, in the objective's units.
+            The model is fitted to the bounded outcomes (``surrogates.outcomes``):
+            near a point told an extreme value (a penalty such as
+            ``sys.float_info.max``) it predicts about the worst ordinary value.
         """
         if isinstance(params, Mapping):
             raise TypeError("predict: expected a list of parameter dicts, got a single dict.")

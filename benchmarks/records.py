@@ -89,10 +89,11 @@ class RunRecords:
 
     def __init__(self, engine: sa.engine.Engine) -> None:
         self.engine = engine
-        try:
-            _meta.create_all(engine)
-        except sa.exc.OperationalError:  # another job created the tables at the same moment
-            _meta.create_all(engine)
+        # a write transaction from the start (BEGIN IMMEDIATE on SQLite): concurrent jobs
+        # creating the tables wait for each other instead of failing with "database is
+        # locked" (a deferred transaction that finds another writer cannot wait for it)
+        with engine.connect().execution_options(bayesopt_write=True) as conn, conn.begin():
+            _meta.create_all(conn)
 
     # --- jobs -------------------------------------------------------------------
     def job(self, study: str) -> JobRow | None:
