@@ -109,6 +109,25 @@ class TrialWrites:
             )
         return out
 
+    def _checked_row(
+        self,
+        conn: Any,
+        study_id: int,
+        trial_id: int,
+        check: Callable[[Trial | None], None],
+    ) -> tuple[Any, Any, Any]:
+        """Lock the study, read one trial's row and let ``check`` refuse the change.
+
+        Returns:
+            ``(study row, the trial's WHERE clause, trial row)``.
+        """
+        study = self._lock_study(conn, study_id)
+        cond = trial_is(study_id, trial_id)
+        row = conn.execute(sa.select(_trials).where(cond)).one_or_none()
+        check(None if row is None else row_to_trial(row, study.name, study.uid))
+        assert row is not None  # check refuses an unknown trial
+        return study, cond, row
+
     def finish_trial(
         self,
         study_id: int,
@@ -130,11 +149,7 @@ class TrialWrites:
                 the transaction; raises to refuse the change (nothing is written).
         """
         with self._txn(write=True, what=f"finish trial {trial_id}") as conn:
-            study = self._lock_study(conn, study_id)
-            cond = trial_is(study_id, trial_id)
-            row = conn.execute(sa.select(_trials).where(cond)).one_or_none()
-            check(None if row is None else row_to_trial(row, study.name, study.uid))
-            assert row is not None
+            study, cond, row = self._checked_row(conn, study_id, trial_id, check)
             new_attrs = {**stored_attrs(row.attrs), **attrs, "finished_at": time.time()}
             conn.execute(
                 _trials.update()
@@ -170,11 +185,7 @@ class TrialWrites:
             The claimed trial.
         """
         with self._txn(write=True, what=f"relaunch trial {trial_id}") as conn:
-            study = self._lock_study(conn, study_id)
-            cond = trial_is(study_id, trial_id)
-            row = conn.execute(sa.select(_trials).where(cond)).one_or_none()
-            check(None if row is None else row_to_trial(row, study.name, study.uid))
-            assert row is not None
+            study, cond, row = self._checked_row(conn, study_id, trial_id, check)
             old = stored_attrs(row.attrs)
             for key in ("fail_reason", "finished_at"):
                 old.pop(key, None)
